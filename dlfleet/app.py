@@ -1,0 +1,181 @@
+"""What the invoke tasks do, as plain functions: tasks.py only maps flags onto these."""
+
+from __future__ import annotations
+
+import os
+import subprocess
+import sys
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+from rich.console import Console
+from rich.table import Table
+
+from . import paths
+from .display import RichDisplay
+from .errors import DlfleetError
+from .lab import DEFAULT_NAME, Lab
+from .runner import RunRequest, RunResult, load_last_summary, parse_extravars, run_playbook
+
+console = Console(highlight=False)
+
+
+def say(message: str) -> None:
+    console.print(f"[cyan]dlfleet[/] {message}")
+
+
+@dataclass
+class Settings:
+    """The ``dlfleet`` key of invoke's configuration (invoke.yaml, INVOKE_DLFLEET_* vars)."""
+
+    inventory: str = ""
+    playbook: str = "playbooks/site.yml"
+    state_dir: str = ".dlfleet"
+    lab_name: str = DEFAULT_NAME
+    lab_hosts: str = "xenial=1,noble=1"
+    lab_apt_cache: bool = True
+    forks: int = 20
+    extra: dict[str, Any] = field(default_factory=dict)
+
+    @classmethod
+    def from_config(cls, config: Mapping[str, Any] | None) -> Settings:
+        config = dict(config or {})
+        lab = dict(config.pop("lab", None) or {})
+        known = {k: v for k, v in config.items() if k in cls.__dataclass_fields__}
+        for key in ("name", "hosts", "apt_cache"):
+            if key in lab and lab[key] is not None:
+                known[f"lab_{key}"] = lab[key]
+        settings = cls(**known)
+        settings.lab_apt_cache = _as_bool(settings.lab_apt_cache)
+        settings.forks = int(settings.forks)
+        return settings
+
+    @property
+    def state(self) -> Path:
+        return paths.state_dir(self.state_dir)
+
+    def lab(self) -> Lab:
+        return Lab(self.state, say=say, name=self.lab_name)
+
+
+def _as_bool(value: Any) -> bool:
+    if isinstance(value, str):
+        return value.strip().lower() in ("1", "true", "yes", "on")
+    return bool(value)
+
+
+def resolve_inventory(settings: Settings, given: str | None) -> Path:
+    """The inventory to use: ``--inventory``, else the configured one, else the lab's."""
+    chosen = given or settings.inventory
+    if chosen:
+        path = Path(chosen).expanduser()
+        path = path if path.is_absolute() else Path.cwd() / path
+        if not path.exists():
+            raise DlfleetError(f"inventory not found: {path}")
+        return path.resolve()
+    lab = settings.lab()
+    if not lab.inventory_path.is_file():
+        raise DlfleetError("no inventory given and no lab running: run `invoke lab.up` first")
+    return lab.inventory_path
+
+
+def provision(
+    settings: Settings,
+    *,
+    inventory: str | None = None,
+    playbook: str | None = None,
+    limit: str | None = None,
+    tags: Sequence[str] = (),
+    check: bool = False,
+    diff: bool = False,
+    extra_vars: Sequence[str] = (),
+    retry_failed: bool = False,
+    verbosity: int = 0,
+) -> RunResult:
+    book = Path(playbook or settings.playbook)
+    book = book if book.is_absolute() else paths.ROOT / book
+    if not book.is_file():
+        raise DlfleetError(f"playbook not found: {book}")
+    extravars = parse_extravars(extra_vars)
+    inv = resolve_inventory(settings, inventory)
+    if retry_failed:
+        limit = _retry_limit(settings, limit)
+    request = RunRequest(
+        playbook=book,
+        inventory=inv,
+        limit=limit,
+        tags=tuple(t for tag in tags for t in tag.split(",") if t),
+        check=check,
+        diff=diff,
+        extravars=extravars,
+        verbosity=verbosity,
+        forks=settings.forks,
+    )
+    return run_playbook(request, state=settings.state, display=RichDisplay(console))
+
+
+def _retry_limit(settings: Settings, limit: str | None) -> str:
+    last = load_last_summary(settings.state)
+    if not last:
+        raise DlfleetError("--retry-failed: no earlier run recorded")
+    failed = last.get("failed_hosts") or []
+    if not failed:
+        raise DlfleetError("--retry-failed: the last run had no failed hosts")
+    return ":".join(failed) if not limit else f"{limit}:&{','.join(failed)}"
+
+
+# -- lab ----------------------------------------------------------------------------
+def lab_status_table(lab: Lab) -> Table:
+    table = Table(title=f"Lab {lab.name}", title_justify="left")
+    for column in ("host", "os", "status", "address", "container", "image"):
+        table.add_column(column)
+    for h in lab.hosts():
+        style = "green" if h.status == "running" else "yellow"
+        table.add_row(h.name, h.os, f"[{style}]{h.status}[/]", h.address or "-", h.container, h.image)
+    return table
+
+
+# -- tests --------------------------------------------------------------------------
+def molecule_scenarios(role: str | None = None) -> list[tuple[str, str]]:
+    """(role, scenario) pairs under roles/*/molecule/, in role order."""
+    roles = sorted(p.name for p in paths.ROLES.iterdir() if p.is_dir())
+    if role and role not in roles:
+        raise DlfleetError(f"unknown role {role!r}: roles are {', '.join(roles)}")
+    out = []
+    for name in [role] if role else roles:
+        mdir = paths.ROLES / name / "molecule"
+        if mdir.is_dir():
+            out.extend(
+                (name, s.name) for s in sorted(mdir.iterdir()) if (s / "molecule.yml").is_file()
+            )
+    return out
+
+
+def run_checked(argv: Sequence[str], *, cwd: Path | None = None, env: Mapping[str, str] | None = None) -> None:
+    """Run a test tool with its output streaming to ours; a failure is a DlfleetError."""
+    console.print(f"[bold]$ {' '.join(argv)}[/]" + (f"  (in {cwd})" if cwd else ""))
+    sys.stdout.flush()
+    env = {**os.environ, "PATH": paths.venv_path(), **(env or {})}
+    proc = subprocess.run(list(argv), cwd=cwd or paths.ROOT, env=env, check=False)
+    if proc.returncode != 0:
+        raise DlfleetError(f"{argv[0]} {' '.join(argv[1:3])} failed (exit {proc.returncode})")
+
+
+def molecule_env(settings: Settings) -> dict[str, str]:
+    """What every Molecule scenario needs: roles path, base images, the shared apt cache."""
+    from . import engine
+    from .lab import APT_CACHE_PORT, RECIPES, network_gateway
+
+    lab = settings.lab()
+    client = lab.client
+    engine.ensure_apt_cacher(say, APT_CACHE_PORT)
+    for recipe in RECIPES.values():
+        lab.ensure_image(recipe)
+    bridge = network_gateway(client.networks.get("bridge"))
+    return {
+        "ANSIBLE_ROLES_PATH": str(paths.ROLES),
+        "DLFLEET_APT_PROXY": f"http://{bridge}:{APT_CACHE_PORT}",
+        "MOLECULE_GLOB": "molecule/*/molecule.yml",
+    }

@@ -1,0 +1,176 @@
+"""A usable Docker engine and the control machine's own tools.
+
+The lab and the tests need a Docker engine on the control machine. On a Debian/Ubuntu
+machine without one, dlfleet installs Debian's ``docker.io``; where nothing runs the daemon
+(no systemd, e.g. in CI containers) it starts ``dockerd`` itself and waits for the socket.
+The engine is then used through the Docker SDK for Python, never by parsing CLI output.
+"""
+
+from __future__ import annotations
+
+import os
+import shutil
+import socket
+import subprocess
+import time
+from collections.abc import Callable, Iterable
+from pathlib import Path
+
+import docker
+from docker.errors import DockerException
+
+from .errors import DlfleetError
+
+Say = Callable[[str], None]
+
+
+def _quiet(_: str) -> None:
+    pass
+
+
+def missing_commands(commands: Iterable[str]) -> list[str]:
+    return [c for c in commands if not shutil.which(c) and not Path("/usr/sbin", c).exists()]
+
+
+def apt_install(packages: Iterable[str], say: Say = _quiet) -> None:
+    """Install Debian packages on the control machine (only where apt and root are there)."""
+    packages = list(packages)
+    if not packages:
+        return
+    if not shutil.which("apt-get"):
+        raise DlfleetError(
+            f"{', '.join(packages)} missing and this machine has no apt-get: install them yourself"
+        )
+    if os.geteuid() != 0:
+        raise DlfleetError(
+            f"{', '.join(packages)} missing: run as root or `sudo apt-get install "
+            f"{' '.join(packages)}`"
+        )
+    say(f"installing {' '.join(packages)} with apt-get")
+    env = {**os.environ, "DEBIAN_FRONTEND": "noninteractive"}
+    for args in (["apt-get", "update", "-qq"], ["apt-get", "install", "-y", "-qq", *packages]):
+        proc = subprocess.run(args, env=env, capture_output=True, text=True, check=False)
+        if proc.returncode != 0:
+            tail = (proc.stderr or proc.stdout).strip().splitlines()[-1:] or ["?"]
+            raise DlfleetError(f"`{' '.join(args)}` failed: {tail[0]}")
+
+
+def ensure_packages(command_to_package: dict[str, str], say: Say = _quiet) -> None:
+    """Install the Debian packages whose commands are missing."""
+    missing = missing_commands(command_to_package)
+    apt_install(sorted({command_to_package[c] for c in missing}), say)
+
+
+def _client() -> docker.DockerClient | None:
+    try:
+        client = docker.from_env(timeout=300)
+        client.ping()
+        return client
+    except DockerException:
+        return None
+
+
+def _systemd_is_init() -> bool:
+    return Path("/run/systemd/system").is_dir()
+
+
+def ensure_engine(say: Say = _quiet, *, install: bool = True) -> docker.DockerClient:
+    """Return a client for a running Docker engine, installing and starting one if needed."""
+    client = _client()
+    if client:
+        return client
+    if missing_commands(["dockerd"]):
+        if not install:
+            raise DlfleetError("no Docker engine: install docker.io (or Docker CE) first")
+        apt_install(["docker.io"], say)
+        client = _client()  # a package with a working init system may have started it
+        if client:
+            return client
+    if os.environ.get("DOCKER_HOST", "unix://").startswith(("tcp://", "ssh://")):
+        raise DlfleetError(f"the Docker engine at DOCKER_HOST={os.environ['DOCKER_HOST']} does not answer")
+    if os.geteuid() != 0:
+        raise DlfleetError("the Docker daemon is not running and starting it needs root")
+    if _systemd_is_init():
+        say("starting docker.service")
+        subprocess.run(["systemctl", "start", "docker"], check=False, capture_output=True)
+    else:
+        _start_dockerd(say)
+    deadline = time.monotonic() + 90
+    while time.monotonic() < deadline:
+        client = _client()
+        if client:
+            return client
+        time.sleep(1)
+    raise DlfleetError("dockerd did not answer within 90s: see /var/log/dlfleet-dockerd.log")
+
+
+def _start_dockerd(say: Say) -> None:
+    """No init system manages dockerd here: start it in its own session, logging to a file."""
+    say("starting dockerd (no systemd on this machine)")
+    log = open("/var/log/dlfleet-dockerd.log", "ab")  # noqa: SIM115 - handed to the daemon
+    subprocess.Popen(  # the daemon outlives us on purpose
+        [shutil.which("dockerd") or "/usr/sbin/dockerd"],
+        stdout=log,
+        stderr=log,
+        stdin=subprocess.DEVNULL,
+        start_new_session=True,
+    )
+
+
+def port_open(host: str, port: int, timeout: float = 1.0) -> bool:
+    try:
+        with socket.create_connection((host, port), timeout=timeout):
+            return True
+    except OSError:
+        return False
+
+
+def _apt_cacher_config(cache_dir: Path, port: int = 3142) -> Path:
+    """dlfleet's own apt-cacher-ng configuration (the system's stays untouched).
+
+    No mirror remapping: each request goes to the host named in the URL, which is what the
+    lab hosts' sources.list asks for, so the cache works wherever those hosts resolve.
+    """
+    conf = cache_dir / "conf"
+    conf.mkdir(parents=True, exist_ok=True)
+    (conf / "acng.conf").write_text(
+        f"CacheDir: {cache_dir}/cache\n"
+        f"LogDir: {cache_dir}/log\n"
+        "SupportDir: /usr/lib/apt-cacher-ng\n"
+        f"Port: {port}\n"
+        "BindAddress: 0.0.0.0\n"
+        "ExThreshold: 4\n"
+    )
+    for sub in ("cache", "log"):
+        (cache_dir / sub).mkdir(exist_ok=True)
+    return conf
+
+
+def ensure_apt_cacher(say: Say = _quiet, port: int = 3142) -> bool:
+    """Run apt-cacher-ng on the control machine so lab hosts share one apt cache."""
+    from .paths import cache_dir as user_cache
+
+    cache_dir = user_cache() / "apt-cacher-ng"
+    if port_open("127.0.0.1", port):
+        return True
+    ensure_packages({"apt-cacher-ng": "apt-cacher-ng"}, say)
+    if port_open("127.0.0.1", port):
+        return True
+    say(f"starting apt-cacher-ng on port {port} (cache in {cache_dir})")
+    subprocess.run(
+        [
+            shutil.which("apt-cacher-ng") or "/usr/sbin/apt-cacher-ng",
+            "-c",
+            str(_apt_cacher_config(cache_dir)),
+            "ForeGround=0",
+            f"pidfile={cache_dir}/apt-cacher-ng.pid",
+            f"SocketPath={cache_dir}/apt-cacher-ng.socket",
+        ],
+        check=False,
+        capture_output=True,
+    )
+    for _ in range(30):
+        if port_open("127.0.0.1", port):
+            return True
+        time.sleep(0.5)
+    raise DlfleetError(f"apt-cacher-ng did not start on port {port}")

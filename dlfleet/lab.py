@@ -1,0 +1,511 @@
+"""The lab: a local fleet of simulated hosts on the control machine's Docker engine.
+
+Each lab host is a container with systemd as PID 1, sshd and Python, built from a debootstrap
+root filesystem (no registry is needed), with its own ``/var/lib/docker`` volume so that the
+``docker`` role can run a real engine inside it. Hosts share one apt cache (apt-cacher-ng on
+the control machine). The lab writes an Ansible inventory that groups hosts by OS.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import io
+import ipaddress
+import json
+import shutil
+import subprocess
+import tarfile
+import tempfile
+import time
+import urllib.request
+from collections.abc import Callable
+from dataclasses import asdict, dataclass, field
+from pathlib import Path
+from typing import Any
+
+import docker
+import yaml
+from docker.errors import APIError, ImageNotFound, NotFound
+
+from . import engine, paths
+from .errors import DlfleetError
+
+Say = Callable[[str], None]
+
+LABEL = "io.dlfleet.lab"
+IMAGE_REPO = "dlfleet-lab"
+DEFAULT_NAME = "dlfleet-lab"
+APT_CACHE_PORT = 3142
+RECIPE_DIR = Path(__file__).parent / "lab_recipes"
+
+UBUNTU = "http://archive.ubuntu.com/ubuntu"
+DEBIAN = "http://deb.debian.org/debian"
+# Debian 12 carries no Ubuntu keyring: fetch Ubuntu's own package, checked against the
+# SHA256 published in noble's (signed) Packages index. It holds the 2012 and 2018 archive
+# keys, which sign xenial and the newer releases.
+UBUNTU_KEYRING_DEB = (
+    f"{UBUNTU}/pool/main/u/ubuntu-keyring/ubuntu-keyring_2023.11.28.1_all.deb",
+    "36de43b15853ccae0028e9a767613770c704833f82586f28eb262f0311adb8a8",
+)
+DEBIAN_KEYRING = "/usr/share/keyrings/debian-archive-keyring.gpg"
+
+_COMMON = ["systemd", "systemd-sysv", "openssh-server", "sudo", "ca-certificates", "iproute2"]
+
+
+@dataclass(frozen=True)
+class Recipe:
+    """How one lab OS is made. Its hash names the image: change the recipe, get a rebuild."""
+
+    name: str
+    distro: str
+    version: str
+    mirror: str
+    components: tuple[str, ...]
+    include: tuple[str, ...]
+    sources: tuple[str, ...]
+    script: str | None = None
+    keyring: str = field(default="ubuntu")
+
+    def rootfs_digest(self) -> str:
+        """What debootstrap makes depends on these fields only."""
+        fields = (self.name, self.mirror, self.components, self.include, self.script, self.keyring)
+        return hashlib.sha256(json.dumps(fields).encode()).hexdigest()[:12]
+
+    def digest(self) -> str:
+        h = hashlib.sha256(json.dumps(asdict(self), sort_keys=True).encode())
+        for path in sorted(RECIPE_DIR.iterdir()):
+            if path.is_file():
+                h.update(path.name.encode() + path.read_bytes())
+        return h.hexdigest()[:12]
+
+    @property
+    def image(self) -> str:
+        return f"{IMAGE_REPO}/{self.name}:{self.digest()}"
+
+    def sources_list(self) -> str:
+        return "".join(line + "\n" for line in self.sources)
+
+
+def _ubuntu_sources(suite: str) -> tuple[str, ...]:
+    comps = "main restricted universe multiverse"
+    return tuple(f"deb {UBUNTU} {s} {comps}" for s in (suite, f"{suite}-updates", f"{suite}-security"))
+
+
+RECIPES: dict[str, Recipe] = {
+    "xenial": Recipe(
+        name="xenial",
+        distro="ubuntu",
+        version="16.04",
+        mirror=UBUNTU,
+        components=("main",),
+        # ansible-core 2.16 runs modules under python2.7 on xenial; python-apt for its apt module
+        include=(*_COMMON, "python2.7", "python-apt", "python3", "apt-transport-https"),
+        sources=_ubuntu_sources("xenial"),
+    ),
+    "jammy": Recipe(
+        name="jammy",
+        distro="ubuntu",
+        version="22.04",
+        mirror=UBUNTU,
+        components=("main",),
+        include=(*_COMMON, "python3", "python3-apt"),
+        sources=_ubuntu_sources("jammy"),
+    ),
+    "noble": Recipe(
+        name="noble",
+        distro="ubuntu",
+        version="24.04",
+        mirror=UBUNTU,
+        components=("main",),
+        include=(*_COMMON, "python3", "python3-apt"),
+        sources=_ubuntu_sources("noble"),
+        script="/usr/share/debootstrap/scripts/gutsy",  # Debian 12's debootstrap predates noble
+    ),
+    "bookworm": Recipe(
+        name="bookworm",
+        distro="debian",
+        version="12",
+        mirror=DEBIAN,
+        components=("main",),
+        include=(*_COMMON, "python3", "python3-apt"),
+        sources=(
+            f"deb {DEBIAN} bookworm main contrib non-free non-free-firmware",
+            f"deb {DEBIAN} bookworm-updates main contrib non-free non-free-firmware",
+            "deb http://security.debian.org/debian-security bookworm-security main contrib"
+            " non-free non-free-firmware",
+        ),
+        keyring="debian",
+    ),
+}
+
+# The options SANDBOX-class machines (no CAP_SYS_RESOURCE) accept for a systemd container
+# that runs its own dockerd: every capability but SYS_RESOURCE, no --privileged.
+CAP_DROP = ["SYS_RESOURCE"]
+
+
+def network_gateway(network: Any) -> str:
+    """The host's address on a Docker network: IPAM's gateway, else the subnet's first address
+    (the default bridge lists no gateway)."""
+    for config in (network.attrs.get("IPAM") or {}).get("Config") or []:
+        if config.get("Gateway"):
+            return config["Gateway"]
+        if config.get("Subnet"):
+            return str(next(ipaddress.ip_network(config["Subnet"]).hosts()))
+    raise DlfleetError(f"docker network {network.name} has no gateway address")
+
+
+def parse_hosts_spec(spec: str) -> list[tuple[str, int]]:
+    """``"xenial=1,noble=2"`` -> ``[("xenial", 1), ("noble", 2)]``, with clear errors."""
+    out: list[tuple[str, int]] = []
+    for part in filter(None, (p.strip() for p in spec.split(","))):
+        name, sep, count = part.partition("=")
+        name = name.strip()
+        if name not in RECIPES:
+            raise DlfleetError(
+                f"unknown lab OS {name!r}: choose from {', '.join(sorted(RECIPES))}"
+            )
+        try:
+            n = int(count) if sep else 1
+        except ValueError:
+            raise DlfleetError(f"lab host count for {name!r} must be a number, got {count!r}") from None
+        if not 0 < n <= 64:
+            raise DlfleetError(f"lab host count for {name!r} must be 1..64, got {n}")
+        out.append((name, n))
+    if not out:
+        raise DlfleetError("no lab hosts asked for: use e.g. --hosts xenial=1,noble=1")
+    return out
+
+
+@dataclass
+class LabHost:
+    name: str
+    os: str
+    container: str
+    status: str
+    address: str | None
+    image: str
+
+
+class Lab:
+    """Builds base images, starts and stops lab hosts, writes the inventory."""
+
+    def __init__(
+        self,
+        state: Path,
+        say: Say = print,
+        client: docker.DockerClient | None = None,
+        name: str = DEFAULT_NAME,
+    ):
+        self.name = name
+        self.state = state
+        self.dir = state / name
+        self.say = say
+        self._client = client
+
+    def _labels(self, kind: str, **extra: str) -> dict[str, str]:
+        return {LABEL: self.name, f"{LABEL}.kind": kind, **extra}
+
+    def _filter(self, kind: str) -> dict[str, list[str]]:
+        return {"label": [f"{LABEL}={self.name}", f"{LABEL}.kind={kind}"]}
+
+    # -- engine --------------------------------------------------------------------
+    @property
+    def client(self) -> docker.DockerClient:
+        if self._client is None:
+            self._client = engine.ensure_engine(self.say)
+        return self._client
+
+    @property
+    def key(self) -> Path:
+        return self.dir / "id_ed25519"
+
+    @property
+    def inventory_path(self) -> Path:
+        return self.dir / "inventory.yml"
+
+    # -- base images ---------------------------------------------------------------
+    def image_exists(self, recipe: Recipe) -> bool:
+        try:
+            self.client.images.get(recipe.image)
+            return True
+        except ImageNotFound:
+            return False
+
+    def ensure_image(self, recipe: Recipe) -> str:
+        """Build ``dlfleet-lab/<os>:<recipe digest>`` unless it exists; tag it ``latest``."""
+        if self.image_exists(recipe):
+            self.client.images.get(recipe.image).tag(f"{IMAGE_REPO}/{recipe.name}", "latest")
+            return recipe.image
+        engine.ensure_packages({"debootstrap": "debootstrap"}, self.say)
+        proxy = self._apt_proxy_for_control()
+        started = time.monotonic()
+        rootfs_tar = self._rootfs(recipe, proxy)
+        base = f"{IMAGE_REPO}/{recipe.name}-rootfs:{recipe.digest()}"
+        self.client.api.import_image_from_file(
+            str(rootfs_tar), repository=base.split(":")[0], tag=recipe.digest()
+        )
+        with tempfile.TemporaryDirectory() as ctx:
+            for path in RECIPE_DIR.iterdir():
+                shutil.copy(path, ctx)
+            Path(ctx, "sources.list").write_text(recipe.sources_list())
+            image, _ = self.client.images.build(
+                path=ctx,
+                tag=recipe.image,
+                buildargs={"BASE": base, "http_proxy": self._apt_proxy_for_build()},
+                labels={f"{LABEL}.kind": "base", f"{LABEL}.os": recipe.name},
+                rm=True,
+            )
+        image.tag(f"{IMAGE_REPO}/{recipe.name}", "latest")
+        self.say(f"built {recipe.image} in {time.monotonic() - started:.0f}s")
+        return recipe.image
+
+    def _rootfs(self, recipe: Recipe, proxy: str | None) -> Path:
+        """A cached debootstrap tarball for the recipe (per user, shared by checkouts)."""
+        cache = paths.cache_dir() / "rootfs"
+        cache.mkdir(parents=True, exist_ok=True)
+        tar = cache / f"{recipe.name}-{recipe.rootfs_digest()}.tar"
+        if tar.is_file():
+            return tar
+        keyring = self._keyring(recipe)
+        with tempfile.TemporaryDirectory(dir=cache) as tmp:
+            root = Path(tmp, "root")
+            args = [
+                "debootstrap",
+                "--variant=minbase",
+                f"--components={','.join(recipe.components)}",
+                f"--include={','.join(recipe.include)}",
+                f"--keyring={keyring}",
+                recipe.name,
+                str(root),
+                recipe.mirror,
+            ]
+            if recipe.script:
+                args.append(recipe.script)
+            env = {"PATH": "/usr/sbin:/usr/bin:/sbin:/bin", "LC_ALL": "C"}
+            if proxy:
+                env["http_proxy"] = proxy
+            self.say(f"debootstrap {recipe.name} (about a minute)")
+            proc = subprocess.run(args, env=env, capture_output=True, text=True, check=False)
+            if proc.returncode != 0:
+                log = root / "debootstrap" / "debootstrap.log"
+                detail = log.read_text()[-2000:] if log.is_file() else proc.stderr[-2000:]
+                raise DlfleetError(f"debootstrap {recipe.name} failed:\n{detail}")
+            partial = tar.with_suffix(".partial")
+            subprocess.run(
+                ["tar", "--numeric-owner", "-C", str(root), "-cf", str(partial), "."], check=True
+            )
+            partial.rename(tar)
+        return tar
+
+    def _keyring(self, recipe: Recipe) -> str:
+        if recipe.keyring == "debian":
+            return DEBIAN_KEYRING
+        target = paths.cache_dir() / "ubuntu-archive-keyring.gpg"
+        if target.is_file():
+            return str(target)
+        url, sha256 = UBUNTU_KEYRING_DEB
+        with urllib.request.urlopen(url, timeout=60) as resp:  # noqa: S310 - fixed http URL
+            data = resp.read()
+        if hashlib.sha256(data).hexdigest() != sha256:
+            raise DlfleetError(f"{url}: checksum mismatch, refusing to trust this keyring")
+        with tempfile.TemporaryDirectory() as tmp:
+            deb = Path(tmp, "keyring.deb")
+            deb.write_bytes(data)
+            subprocess.run(["dpkg-deb", "-x", str(deb), tmp], check=True)
+            shutil.copy(Path(tmp, "usr/share/keyrings/ubuntu-archive-keyring.gpg"), target)
+        return str(target)
+
+    def _apt_proxy_for_build(self) -> str:
+        """The apt cache as seen from a build container on the default bridge."""
+        if not engine.port_open("127.0.0.1", APT_CACHE_PORT):
+            return ""
+        return f"http://{network_gateway(self.client.networks.get('bridge'))}:{APT_CACHE_PORT}"
+
+    def _apt_proxy_for_control(self) -> str | None:
+        if engine.port_open("127.0.0.1", APT_CACHE_PORT):
+            return f"http://127.0.0.1:{APT_CACHE_PORT}"
+        return None
+
+    # -- network, key ---------------------------------------------------------------
+    def network(self) -> Any:
+        try:
+            return self.client.networks.get(self.name)
+        except NotFound:
+            return self.client.networks.create(
+                self.name, driver="bridge", labels=self._labels("network")
+            )
+
+    def gateway(self) -> str:
+        net = self.network()
+        net.reload()
+        return network_gateway(net)
+
+    def ensure_key(self) -> Path:
+        if not self.key.is_file():
+            self.dir.mkdir(parents=True, exist_ok=True)
+            subprocess.run(
+                ["ssh-keygen", "-q", "-t", "ed25519", "-N", "", "-C", "dlfleet-lab", "-f", str(self.key)],
+                check=True,
+            )
+        return self.key
+
+    # -- hosts ---------------------------------------------------------------------
+    def containers(self) -> list[Any]:
+        return self.client.containers.list(all=True, filters=self._filter("host"))
+
+    def hosts(self) -> list[LabHost]:
+        out = []
+        for c in self.containers():
+            nets = c.attrs.get("NetworkSettings", {}).get("Networks", {})
+            addr = (nets.get(self.name) or {}).get("IPAddress") or None
+            out.append(
+                LabHost(
+                    name=c.labels.get(f"{LABEL}.host", c.name),
+                    os=c.labels.get(f"{LABEL}.os", "?"),
+                    container=c.name,
+                    status=c.status,
+                    address=addr,
+                    image=(c.image.tags or [c.image.short_id])[0],
+                )
+            )
+        return sorted(out, key=lambda h: h.name)
+
+    def up(self, spec: str, apt_cache: bool = True) -> list[LabHost]:
+        wanted = parse_hosts_spec(spec)  # validate before touching anything
+        client = self.client
+        if apt_cache:
+            engine.ensure_apt_cacher(self.say, APT_CACHE_PORT)
+        images = {}
+        for name, _ in wanted:
+            started = time.monotonic()
+            cached = self.image_exists(RECIPES[name])
+            images[name] = self.ensure_image(RECIPES[name])
+            how = "cached" if cached else "built"
+            self.say(f"image {images[name]} {how} ({time.monotonic() - started:.1f}s)")
+        self.ensure_key()
+        self.network()
+        pubkey = self.key.with_suffix(".pub").read_bytes()
+        for name, count in wanted:
+            for i in range(1, count + 1):
+                self._ensure_host(client, f"{name}-{i}", name, images[name], pubkey)
+        hosts = self.hosts()
+        self._wait_ssh(hosts)
+        self.write_inventory(hosts, apt_cache)
+        return hosts
+
+    def _ensure_host(self, client: Any, host: str, os_name: str, image: str, pubkey: bytes) -> None:
+        cname = f"{self.name}-{host}"
+        try:
+            container = client.containers.get(cname)
+            if container.status != "running":
+                container.start()
+            return
+        except NotFound:
+            pass
+        self.say(f"starting lab host {host}")
+        volume = f"{cname}-docker"
+        client.volumes.create(volume, labels=self._labels("volume", **{f"{LABEL}.host": host}))
+        container = client.containers.run(
+            image,
+            name=cname,
+            hostname=host,
+            detach=True,
+            cap_add=["ALL"],
+            cap_drop=CAP_DROP,
+            security_opt=["seccomp=unconfined", "apparmor=unconfined"],
+            cgroupns="host",
+            volumes={
+                "/sys/fs/cgroup": {"bind": "/sys/fs/cgroup", "mode": "rw"},
+                volume: {"bind": "/var/lib/docker", "mode": "rw"},
+            },
+            tmpfs={"/run": "", "/run/lock": "", "/tmp": ""},
+            network=self.name,
+            labels=self._labels("host", **{f"{LABEL}.host": host, f"{LABEL}.os": os_name}),
+            restart_policy={"Name": "unless-stopped"},
+        )
+        buf = io.BytesIO()
+        with tarfile.open(fileobj=buf, mode="w") as tar:
+            info = tarfile.TarInfo(".ssh/authorized_keys")
+            info.size, info.mode = len(pubkey), 0o600
+            tar.addfile(info, io.BytesIO(pubkey))
+        container.put_archive("/root", buf.getvalue())
+
+    def _wait_ssh(self, hosts: list[LabHost], timeout: float = 120) -> None:
+        deadline = time.monotonic() + timeout
+        pending = {h.name: h.address for h in hosts if h.status == "running" or h.address}
+        while pending and time.monotonic() < deadline:
+            for name, addr in list(pending.items()):
+                if addr and engine.port_open(addr, 22):
+                    del pending[name]
+            if pending:
+                time.sleep(0.5)
+        if pending:
+            raise DlfleetError(f"lab hosts without SSH after {timeout:.0f}s: {', '.join(pending)}")
+
+    def write_inventory(self, hosts: list[LabHost], apt_cache: bool = True) -> Path:
+        groups: dict[str, dict[str, Any]] = {}
+        for h in hosts:
+            groups.setdefault(h.os, {"hosts": {}})["hosts"][h.name] = {"ansible_host": h.address}
+        lab_vars: dict[str, Any] = {
+            "ansible_user": "root",
+            "ansible_ssh_private_key_file": str(self.key),
+            "ansible_ssh_common_args": (
+                "-o StrictHostKeyChecking=no -o UserKnownHostsFile=/dev/null -o LogLevel=ERROR"
+            ),
+            "dlfleet_lab": True,
+            # Docker's and NVIDIA's repositories cannot be reached from a lab: distro sources
+            "docker_install_source": "distro",
+        }
+        if apt_cache:
+            lab_vars["apt_proxy_url"] = f"http://{self.gateway()}:{APT_CACHE_PORT}"
+        inventory = {"all": {"children": {"lab": {"children": groups, "vars": lab_vars}}}}
+        self.dir.mkdir(parents=True, exist_ok=True)
+        header = "# Written by `invoke lab.up`; regenerated on every run.\n"
+        self.inventory_path.write_text(header + yaml.safe_dump(inventory, sort_keys=True))
+        return self.inventory_path
+
+    def stop(self, names: list[str]) -> None:
+        for c in self.containers():
+            if c.labels.get(f"{LABEL}.host") in names:
+                c.stop(timeout=10)
+
+    def start(self, names: list[str]) -> None:
+        for c in self.containers():
+            if c.labels.get(f"{LABEL}.host") in names:
+                c.start()
+        hosts = self.hosts()
+        self._wait_ssh([h for h in hosts if h.name in names])
+        self.write_inventory(hosts, apt_cache=engine.port_open("127.0.0.1", APT_CACHE_PORT))
+
+    def down(self) -> list[str]:
+        """Remove exactly the lab's containers, volumes and network (found by label)."""
+        removed = []
+        client = self.client
+        for c in self.containers():
+            c.remove(force=True)
+            removed.append(c.name)
+        for v in client.volumes.list(filters=self._filter("volume")):
+            v.remove(force=True)
+            removed.append(v.name)
+        for n in client.networks.list(filters=self._filter("network")):
+            try:
+                n.remove()
+                removed.append(n.name)
+            except APIError as exc:  # still used by something that is not ours
+                raise DlfleetError(f"network {n.name} still in use: {exc.explanation}") from exc
+        if self.inventory_path.exists():
+            self.inventory_path.unlink()
+        return removed
+
+    def ssh_argv(self, host: str) -> list[str]:
+        match = [h for h in self.hosts() if h.name == host or h.container == host]
+        if not match:
+            names = ", ".join(h.name for h in self.hosts()) or "none (run `invoke lab.up`)"
+            raise DlfleetError(f"no lab host {host!r}; lab hosts: {names}")
+        if not match[0].address:
+            raise DlfleetError(f"lab host {host} is {match[0].status}: start it first")
+        return [
+            "ssh", "-i", str(self.key), "-o", "StrictHostKeyChecking=no",
+            "-o", "UserKnownHostsFile=/dev/null", "-o", "LogLevel=ERROR",
+            f"root@{match[0].address}",
+        ]

@@ -1,0 +1,305 @@
+"""The one place where dlfleet runs Ansible.
+
+Every playbook run goes through :func:`run_playbook`, a wrapper around
+``ansible_runner.run``: arguments are built here, paths are absolute, each run gets a fresh
+private data dir (ansible-runner re-reads ``env/cmdline`` and ``env/envvars`` from an old
+one, so reusing it would leak ``--check`` into later runs), events feed a display, and the
+outcome is written as a JSON summary beside the run's artifacts.
+"""
+
+from __future__ import annotations
+
+import json
+import signal
+import threading
+from collections.abc import Callable, Mapping, Sequence
+from dataclasses import dataclass, field
+from datetime import datetime, timezone
+from pathlib import Path
+from typing import Any, Protocol
+
+import ansible_runner
+
+from . import paths
+from .errors import DlfleetError
+
+STAT_KEYS = {
+    # playbook_on_stats key -> recap column
+    "ok": "ok",
+    "changed": "changed",
+    "failures": "failed",
+    "dark": "unreachable",
+    "skipped": "skipped",
+    "rescued": "rescued",
+    "ignored": "ignored",
+}
+RECAP_COLUMNS = tuple(STAT_KEYS.values())
+
+
+class Display(Protocol):
+    """What the runner tells whoever shows progress."""
+
+    def start(self, request: RunRequest) -> None: ...
+
+    def event(self, event: Mapping[str, Any]) -> None: ...
+
+    def finish(self, result: RunResult) -> None: ...
+
+
+@dataclass(frozen=True)
+class RunRequest:
+    playbook: Path
+    inventory: Path
+    limit: str | None = None
+    tags: Sequence[str] = ()
+    skip_tags: Sequence[str] = ()
+    check: bool = False
+    diff: bool = False
+    extravars: Mapping[str, Any] = field(default_factory=dict)
+    verbosity: int = 0
+    forks: int | None = None
+    envvars: Mapping[str, str] = field(default_factory=dict)
+
+
+@dataclass
+class Failure:
+    host: str
+    task: str
+    msg: str
+    unreachable: bool = False
+
+
+@dataclass
+class RunResult:
+    request: RunRequest
+    status: str
+    rc: int
+    started: datetime
+    finished: datetime
+    run_dir: Path
+    hosts: dict[str, dict[str, int]]
+    failures: list[Failure]
+
+    @property
+    def failed_hosts(self) -> list[str]:
+        return sorted(
+            h for h, s in self.hosts.items() if s.get("failed", 0) or s.get("unreachable", 0)
+        )
+
+    @property
+    def ok(self) -> bool:
+        return self.status == "successful" and self.rc == 0 and not self.failed_hosts
+
+    @property
+    def changed_total(self) -> int:
+        return sum(s.get("changed", 0) for s in self.hosts.values())
+
+    def summary(self) -> dict[str, Any]:
+        """The machine-readable summary. Extra-var values are left out: they may be secrets."""
+        req = self.request
+        return {
+            "playbook": str(req.playbook),
+            "inventory": str(req.inventory),
+            "limit": req.limit,
+            "tags": list(req.tags),
+            "check": req.check,
+            "extravars": sorted(req.extravars),
+            "status": self.status,
+            "rc": self.rc,
+            "ok": self.ok,
+            "started": self.started.isoformat(),
+            "finished": self.finished.isoformat(),
+            "duration_s": round((self.finished - self.started).total_seconds(), 3),
+            "hosts": self.hosts,
+            "failed_hosts": self.failed_hosts,
+            "failures": [f.__dict__ for f in self.failures],
+            "artifacts": str(self.run_dir),
+        }
+
+
+class EventCollector:
+    """Builds the recap and the failure list from ansible-runner events."""
+
+    def __init__(self) -> None:
+        self.hosts: dict[str, dict[str, int]] = {}
+        self.failures: list[Failure] = []
+        self.stats_seen = False
+
+    def __call__(self, event: Mapping[str, Any]) -> None:
+        name = event.get("event")
+        data = event.get("event_data") or {}
+        if name == "runner_on_failed" and not data.get("ignore_errors"):
+            self.failures.append(_failure(data))
+        elif name == "runner_on_unreachable":
+            self.failures.append(_failure(data, unreachable=True))
+        elif name == "playbook_on_stats":
+            self.stats_seen = True
+            for key, column in STAT_KEYS.items():
+                for host, count in (data.get(key) or {}).items():
+                    self.hosts.setdefault(host, dict.fromkeys(RECAP_COLUMNS, 0))[column] = count
+
+
+def _failure(data: Mapping[str, Any], unreachable: bool = False) -> Failure:
+    res = data.get("res") or {}
+    msg = res.get("msg") or res.get("stderr") or res.get("module_stderr") or ""
+    if res.get("_ansible_no_log") or res.get("censored"):
+        msg = res.get("censored") or "output hidden (no_log)"
+    return Failure(
+        host=data.get("host", "?"),
+        task=data.get("task", "?"),
+        msg=str(msg).strip().splitlines()[0][:500] if msg else "",
+        unreachable=unreachable,
+    )
+
+
+def parse_extravars(items: Sequence[str]) -> dict[str, Any]:
+    """``-e`` values the way ansible-playbook takes them: ``key=value``, JSON/YAML, ``@file``."""
+    import yaml
+
+    out: dict[str, Any] = {}
+    for item in items:
+        item = item.strip()
+        if item.startswith("@"):
+            path = Path(item[1:]).expanduser()
+            if not path.is_file():
+                raise DlfleetError(f"extra vars file not found: {path}")
+            loaded = yaml.safe_load(path.read_text()) or {}
+        elif item.startswith("{"):
+            loaded = yaml.safe_load(item)
+        elif "=" in item:
+            key, _, value = item.partition("=")
+            if not key.strip():
+                raise DlfleetError(f"-e {item!r}: expected key=value")
+            loaded = {key.strip(): value}
+        else:
+            raise DlfleetError(f"-e {item!r}: expected key=value, a JSON/YAML mapping or @file")
+        if not isinstance(loaded, dict):
+            raise DlfleetError(f"-e {item!r}: extra vars must be a mapping")
+        out.update(loaded)
+    return out
+
+
+def new_run_dir(state: Path, playbook: Path) -> Path:
+    runs = state / "runs"
+    runs.mkdir(parents=True, exist_ok=True)
+    stamp = datetime.now(timezone.utc).strftime("%Y%m%dT%H%M%S")
+    for n in range(1000):
+        candidate = runs / f"{stamp}-{playbook.stem}-{n}"
+        try:
+            candidate.mkdir()
+            return candidate
+        except FileExistsError:
+            continue
+    raise DlfleetError(f"could not create a run folder under {runs}")
+
+
+def run_playbook(
+    request: RunRequest,
+    *,
+    state: Path,
+    display: Display | None = None,
+    cancel: threading.Event | None = None,
+) -> RunResult:
+    """Run one playbook; return its result and write ``summary.json`` (and ``last.json``)."""
+    playbook = request.playbook.resolve()
+    inventory = request.inventory.resolve()
+    if not playbook.is_file():
+        raise DlfleetError(f"playbook not found: {playbook}")
+    if not inventory.exists():
+        raise DlfleetError(f"inventory not found: {inventory}")
+    state = state.resolve()
+    run_dir = new_run_dir(state, playbook)
+    collector = EventCollector()
+    cancel = cancel or threading.Event()
+
+    def on_event(event: Mapping[str, Any]) -> bool:
+        collector(event)
+        if display:
+            display.event(event)
+        return True  # keep the event in the artifacts
+
+    cmdline = []
+    if request.check:
+        cmdline.append("--check")
+    if request.diff:
+        cmdline.append("--diff")
+    envvars = {
+        # the ansible-playbook of this environment, even when its venv is not activated
+        "PATH": paths.venv_path(),
+        "ANSIBLE_CONFIG": str(paths.ANSIBLE_CFG),
+        "ANSIBLE_CACHE_PLUGIN_CONNECTION": str(state / "facts"),
+        "ANSIBLE_ROLES_PATH": str(paths.ROLES),
+        "ANSIBLE_FORCE_COLOR": "0",
+        **request.envvars,
+    }
+    kwargs: dict[str, Any] = {
+        "private_data_dir": str(run_dir),
+        "project_dir": str(paths.ROOT),
+        "playbook": str(playbook),
+        "inventory": str(inventory),
+        "envvars": envvars,
+        "extravars": dict(request.extravars),
+        "limit": request.limit or None,
+        "tags": ",".join(request.tags) or None,
+        "skip_tags": ",".join(request.skip_tags) or None,
+        "cmdline": " ".join(cmdline) or None,
+        "verbosity": request.verbosity or None,
+        "forks": request.forks,
+        "quiet": True,
+        "event_handler": on_event,
+        "cancel_callback": cancel.is_set,
+        "settings": {"suppress_ansible_output": True},
+    }
+    if display:
+        display.start(request)
+    started = datetime.now(timezone.utc)
+    with _sigint_sets(cancel):
+        runner = ansible_runner.run(**{k: v for k, v in kwargs.items() if v is not None})
+    finished = datetime.now(timezone.utc)
+    # ansible-runner keeps -e values in env/extravars; they may be secrets, and the run
+    # folder is kept for inspection: drop the file now that the run is over.
+    (run_dir / "env" / "extravars").unlink(missing_ok=True)
+    result = RunResult(
+        request=request,
+        status=runner.status,
+        rc=runner.rc if runner.rc is not None else 1,
+        started=started,
+        finished=finished,
+        run_dir=run_dir,
+        hosts=collector.hosts,
+        failures=collector.failures,
+    )
+    summary = json.dumps(result.summary(), indent=2, sort_keys=True)
+    (run_dir / "summary.json").write_text(summary + "\n")
+    (state / "runs" / "last.json").write_text(summary + "\n")
+    if display:
+        display.finish(result)
+    return result
+
+
+class _sigint_sets:
+    """While a run is going, Ctrl-C asks ansible-runner to cancel instead of tearing it down."""
+
+    def __init__(self, event: threading.Event) -> None:
+        self.event = event
+        self.previous: Callable[..., Any] | int | None = None
+
+    def __enter__(self) -> None:
+        if threading.current_thread() is threading.main_thread():
+            self.previous = signal.signal(signal.SIGINT, self._handle)
+
+    def _handle(self, *_: Any) -> None:
+        if self.event.is_set():  # second Ctrl-C: stop waiting
+            raise KeyboardInterrupt
+        self.event.set()
+
+    def __exit__(self, *exc: Any) -> None:
+        if self.previous is not None:
+            signal.signal(signal.SIGINT, self.previous)
+
+
+def load_last_summary(state: Path) -> dict[str, Any] | None:
+    path = state / "runs" / "last.json"
+    if not path.is_file():
+        return None
+    return json.loads(path.read_text())

@@ -1,0 +1,218 @@
+"""dlfleet's command line: `invoke --list` shows every task, `invoke --help TASK` its flags.
+
+Thin on purpose: each task maps its flags onto a function in the `dlfleet` package.
+Defaults live in invoke.yaml under the `dlfleet` key (INVOKE_DLFLEET_* variables override).
+"""
+
+from __future__ import annotations
+
+import functools
+import os
+import sys
+from pathlib import Path
+
+from invoke import Collection, Exit, task
+
+from dlfleet import app, paths
+from dlfleet.errors import DlfleetError
+
+
+def _settings(c) -> app.Settings:
+    return app.Settings.from_config(c.config.get("dlfleet"))
+
+
+def user_errors(fn):
+    """Turn a DlfleetError into one clear line and a non-zero exit."""
+
+    @functools.wraps(fn)
+    def wrapper(*args, **kwargs):
+        try:
+            return fn(*args, **kwargs)
+        except DlfleetError as exc:
+            raise Exit(f"dlfleet: {exc}", code=2) from None
+
+    return wrapper
+
+
+def _exit_for(result) -> None:
+    if not result.ok:
+        failed = ", ".join(result.failed_hosts) or result.status
+        raise Exit(f"dlfleet: run failed on {failed}", code=1)
+
+
+# -- provision ----------------------------------------------------------------------
+@task(
+    iterable=["extra_var", "tags"],
+    incrementable=["verbose"],
+    help={
+        "inventory": "Inventory file or folder (default: the configured one, else the lab's).",
+        "limit": "Only these hosts or groups (Ansible pattern).",
+        "tags": "Only tasks with these tags (repeatable or comma-separated): docker, ...",
+        "check": "Dry run: report what would change, change nothing.",
+        "diff": "Show file differences.",
+        "extra-var": "Extra variable key=value, JSON/YAML mapping or @file (repeatable).",
+        "retry-failed": "Re-run only the hosts that failed or were unreachable last time.",
+        "playbook": "Another playbook instead of playbooks/site.yml.",
+        "verbose": "More Ansible output in the artifacts (-v, -vv, ...).",
+    },
+)
+@user_errors
+def provision(
+    c,
+    inventory=None,
+    limit=None,
+    tags=None,
+    check=False,
+    diff=False,
+    extra_var=None,
+    retry_failed=False,
+    playbook=None,
+    verbose=0,
+):
+    """Provision hosts with playbooks/site.yml (the lab when no inventory is set)."""
+    result = app.provision(
+        _settings(c),
+        inventory=inventory,
+        playbook=playbook,
+        limit=limit,
+        tags=tags or (),
+        check=check,
+        diff=diff,
+        extra_vars=extra_var or (),
+        retry_failed=retry_failed,
+        verbosity=verbose,
+    )
+    _exit_for(result)
+
+
+# -- lab ----------------------------------------------------------------------------
+@task(
+    help={
+        "hosts": "OS=count list, e.g. xenial=1,noble=2 (OS: xenial, jammy, noble, bookworm).",
+        "no-apt-cache": "Do not run apt-cacher-ng; lab hosts download directly.",
+    }
+)
+@user_errors
+def lab_up(c, hosts=None, no_apt_cache=False):
+    """Bring up the local lab fleet (systemd hosts in Docker) and write its inventory."""
+    settings = _settings(c)
+    lab = settings.lab()
+    lab.up(hosts or settings.lab_hosts, apt_cache=settings.lab_apt_cache and not no_apt_cache)
+    app.console.print(app.lab_status_table(lab))
+    app.say(f"inventory: {lab.inventory_path}")
+
+
+@task
+@user_errors
+def lab_down(c):
+    """Remove the lab's containers, volumes and network (nothing else)."""
+    removed = _settings(c).lab().down()
+    app.say(f"removed {len(removed)} lab objects" + (f": {', '.join(removed)}" if removed else ""))
+
+
+@task
+@user_errors
+def lab_status(c):
+    """List lab hosts with their OS, state and address."""
+    app.console.print(app.lab_status_table(_settings(c).lab()))
+
+
+@task(help={"host": "Lab host name, e.g. noble-1."})
+@user_errors
+def lab_ssh(c, host):
+    """Open a root shell on a lab host over SSH."""
+    argv = _settings(c).lab().ssh_argv(host)
+    os.execvp(argv[0], argv)
+
+
+@task(iterable=["host"], help={"host": "Lab host name (repeatable)."})
+@user_errors
+def lab_stop(c, host):
+    """Stop lab hosts (to rehearse an outage); `lab.start` brings them back."""
+    _settings(c).lab().stop(list(host))
+
+
+@task(iterable=["host"], help={"host": "Lab host name (repeatable)."})
+@user_errors
+def lab_start(c, host):
+    """Start stopped lab hosts and refresh the inventory."""
+    _settings(c).lab().start(list(host))
+
+
+# -- demo ---------------------------------------------------------------------------
+@task(help={"hosts": "Lab hosts (default from invoke.yaml: xenial=1,noble=1)."})
+@user_errors
+def demo(c, hosts=None):
+    """The main job on the built-in default: bring up the lab and provision it."""
+    settings = _settings(c)
+    lab = settings.lab()
+    lab.up(hosts or settings.lab_hosts, apt_cache=settings.lab_apt_cache)
+    app.console.print(app.lab_status_table(lab))
+    result = app.provision(settings, inventory=str(lab.inventory_path))
+    _exit_for(result)
+
+
+# -- tests --------------------------------------------------------------------------
+def _pytest(*args: str) -> None:
+    app.run_checked([sys.executable, "-m", "pytest", *args])
+
+
+@task
+@user_errors
+def test_unit(c):
+    """Unit tests of the dlfleet package (a real ansible-runner run included)."""
+    _pytest("tests/unit", "-q")
+
+
+@task
+@user_errors
+def test_lint(c):
+    """ruff, yamllint and ansible-lint (profile: production)."""
+    app.run_checked(["ruff", "check", "."])
+    app.run_checked(["ruff", "format", "--check", "."])
+    app.run_checked(["yamllint", "--strict", "."])
+    app.run_checked(["ansible-lint", "--offline"])
+
+
+@task(help={"role": "Only this role's scenarios.", "scenario": "Only this scenario."})
+@user_errors
+def test_molecule(c, role=None, scenario=None):
+    """Molecule scenarios of every role (or one role): check, converge, idempotence, verify."""
+    settings = _settings(c)
+    pairs = [p for p in app.molecule_scenarios(role) if not scenario or p[1] == scenario]
+    if not pairs:
+        raise DlfleetError(f"no Molecule scenario matches role={role} scenario={scenario}")
+    env = app.molecule_env(settings)
+    for role_name, scenario_name in pairs:
+        app.run_checked(
+            ["molecule", "test", "-s", scenario_name],
+            cwd=paths.ROLES / role_name,
+            env=env,
+        )
+
+
+@task
+@user_errors
+def test_e2e(c):
+    """Bring up a lab, provision it twice (second run changed=0), tear it down."""
+    _pytest("tests/e2e", "-q", "-m", "e2e")
+
+
+@task(
+    pre=[test_lint, test_unit, test_molecule, test_e2e],
+    default=True,
+)
+def test_all(c):
+    """Everything CI runs: lint, unit, every Molecule scenario, end-to-end."""
+    app.say("all tests passed")
+
+
+ns = Collection(provision, demo)
+ns.add_collection(
+    Collection("lab", up=lab_up, down=lab_down, status=lab_status, ssh=lab_ssh, stop=lab_stop, start=lab_start)
+)
+ns.add_collection(
+    Collection("test", test_all, unit=test_unit, lint=test_lint, molecule=test_molecule, e2e=test_e2e)
+)
+ns.configure({"dlfleet": {}})
+Path(paths.ROOT).exists()

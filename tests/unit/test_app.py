@@ -1,0 +1,176 @@
+"""Configuration, inventory choice, lab specs and the command line's input errors."""
+
+import os
+import subprocess
+import sys
+
+import pytest
+import yaml
+
+from dlfleet import app, engine, lab, paths
+from dlfleet.errors import DlfleetError
+
+
+def invoke(*args, env=None, cwd=paths.ROOT):
+    return subprocess.run(
+        [sys.executable, "-m", "invoke", *args],
+        cwd=cwd,
+        env={**os.environ, **(env or {})},
+        capture_output=True,
+        text=True,
+        timeout=120,
+    )
+
+
+def test_settings_from_invoke_config_shape():
+    s = app.Settings.from_config(
+        {"inventory": "x.yml", "forks": "7", "lab": {"hosts": "noble=2", "apt_cache": "false"}}
+    )
+    assert (s.inventory, s.forks, s.lab_hosts, s.lab_apt_cache) == ("x.yml", 7, "noble=2", False)
+    assert app.Settings.from_config(None).lab_hosts == "xenial=1,noble=1"
+
+
+def test_inventory_choice(tmp_path, monkeypatch):
+    inv = tmp_path / "fleet.yml"
+    inv.write_text("all: {}\n")
+    s = app.Settings(state_dir=str(tmp_path / "state"))
+    assert app.resolve_inventory(s, str(inv)) == inv.resolve()
+    with pytest.raises(DlfleetError, match="inventory not found: .*nope.yml"):
+        app.resolve_inventory(s, str(tmp_path / "nope.yml"))
+    with pytest.raises(DlfleetError, match="no lab running"):
+        app.resolve_inventory(s, None)
+    s.inventory = str(inv)
+    assert app.resolve_inventory(s, None) == inv.resolve()
+
+
+def test_retry_failed_limits_to_last_failures(tmp_path):
+    s = app.Settings(state_dir=str(tmp_path))
+    with pytest.raises(DlfleetError, match="no earlier run"):
+        app._retry_limit(s, None)
+    (tmp_path / "runs").mkdir()
+    (tmp_path / "runs" / "last.json").write_text('{"failed_hosts": ["noble-1", "xenial-2"]}')
+    assert app._retry_limit(s, None) == "noble-1:xenial-2"
+    assert app._retry_limit(s, "gpu") == "gpu:&noble-1,xenial-2"
+    (tmp_path / "runs" / "last.json").write_text('{"failed_hosts": []}')
+    with pytest.raises(DlfleetError, match="no failed hosts"):
+        app._retry_limit(s, None)
+
+
+def test_molecule_scenarios_and_unknown_role():
+    pairs = app.molecule_scenarios()
+    assert ("docker", "default") in pairs
+    assert app.molecule_scenarios("docker") == [p for p in pairs if p[0] == "docker"]
+    with pytest.raises(DlfleetError, match="unknown role 'dockr': roles are .*docker"):
+        app.molecule_scenarios("dockr")
+
+
+@pytest.mark.parametrize(
+    ("spec", "message"),
+    [
+        ("centos=1", "unknown lab OS 'centos': choose from bookworm, jammy, noble, xenial"),
+        ("noble=two", "must be a number"),
+        ("noble=0", "must be 1..64"),
+        ("", "no lab hosts"),
+    ],
+)
+def test_bad_lab_specs(spec, message):
+    with pytest.raises(DlfleetError, match=message):
+        lab.parse_hosts_spec(spec)
+
+
+def test_lab_spec_parsing():
+    assert lab.parse_hosts_spec("xenial=1, noble=2,bookworm") == [
+        ("xenial", 1),
+        ("noble", 2),
+        ("bookworm", 1),
+    ]
+
+
+class ExplodingClient:
+    def __getattr__(self, name):
+        raise AssertionError(f"the Docker engine was used ({name}) before the input was checked")
+
+
+def test_bad_lab_spec_touches_nothing(tmp_path):
+    the_lab = lab.Lab(tmp_path, say=lambda _: None, client=ExplodingClient())
+    with pytest.raises(DlfleetError, match="unknown lab OS"):
+        the_lab.up("solaris=1")
+    assert not any(tmp_path.iterdir())
+
+
+def test_recipe_digest_follows_recipe_files_rootfs_does_not(tmp_path, monkeypatch):
+    recipe = lab.RECIPES["noble"]
+    image_digest, rootfs_digest = recipe.digest(), recipe.rootfs_digest()
+    for f in lab.RECIPE_DIR.iterdir():
+        (tmp_path / f.name).write_bytes(f.read_bytes())
+    (tmp_path / "Dockerfile").write_text("FROM scratch\n")
+    monkeypatch.setattr(lab, "RECIPE_DIR", tmp_path)
+    assert recipe.digest() != image_digest
+    assert recipe.rootfs_digest() == rootfs_digest
+    assert lab.RECIPES["xenial"].rootfs_digest() != rootfs_digest
+
+
+def test_lab_inventory_groups_hosts_by_os(tmp_path):
+    the_lab = lab.Lab(tmp_path, say=lambda _: None, client=ExplodingClient())
+    hosts = [
+        lab.LabHost("xenial-1", "xenial", "c1", "running", "172.30.0.2", "img"),
+        lab.LabHost("noble-1", "noble", "c2", "running", "172.30.0.3", "img"),
+        lab.LabHost("noble-2", "noble", "c3", "running", "172.30.0.4", "img"),
+    ]
+    path = the_lab.write_inventory(hosts, apt_cache=False)
+    inv = yaml.safe_load(path.read_text())
+    groups = inv["all"]["children"]["lab"]["children"]
+    assert groups["xenial"]["hosts"] == {"xenial-1": {"ansible_host": "172.30.0.2"}}
+    assert set(groups["noble"]["hosts"]) == {"noble-1", "noble-2"}
+    lab_vars = inv["all"]["children"]["lab"]["vars"]
+    assert lab_vars["ansible_ssh_private_key_file"] == str(the_lab.key)
+    assert lab_vars["docker_install_source"] == "distro"
+    assert "apt_proxy_url" not in lab_vars
+
+
+def test_xenial_interpreter_comes_from_group_vars():
+    group_vars = yaml.safe_load((paths.PLAYBOOKS / "group_vars" / "xenial.yml").read_text())
+    assert group_vars["ansible_python_interpreter"] == "/usr/bin/python2.7"
+
+
+def test_no_engine_and_no_way_to_install(monkeypatch):
+    monkeypatch.setattr(engine, "_client", lambda: None)
+    monkeypatch.setattr(engine.shutil, "which", lambda _: None)
+    monkeypatch.setattr(engine.Path, "exists", lambda self: False)
+    with pytest.raises(DlfleetError, match="has no apt-get"):
+        engine.ensure_engine()
+    with pytest.raises(DlfleetError, match="no Docker engine"):
+        engine.ensure_engine(install=False)
+
+
+# -- the command line -------------------------------------------------------------------
+def test_invoke_list_shows_every_area():
+    proc = invoke("--list")
+    assert proc.returncode == 0, proc.stderr
+    for name in ("provision", "demo", "lab.up", "lab.down", "lab.status", "lab.ssh", "test.unit",
+                 "test.lint", "test.molecule", "test.e2e"):
+        assert name in proc.stdout
+
+
+@pytest.mark.parametrize(
+    ("args", "message"),
+    [
+        (["provision", "--inventory", "does-not-exist.yml"], "dlfleet: inventory not found"),
+        (["lab.up", "--hosts", "centos=1"], "dlfleet: unknown lab OS 'centos'"),
+        (["test.molecule", "--role", "nope"], "dlfleet: unknown role 'nope'"),
+        (["provision", "-e", "novalue"], "dlfleet: -e 'novalue': expected key=value"),
+    ],
+)
+def test_bad_input_is_one_clear_line(args, message, tmp_path):
+    proc = invoke(*args, env={"INVOKE_DLFLEET_STATE_DIR": str(tmp_path)})
+    assert proc.returncode == 2
+    lines = [line for line in proc.stderr.splitlines() if line.strip()]
+    assert lines == [lines[0]] and lines[0].startswith(message), proc.stderr
+    assert "Traceback" not in proc.stderr + proc.stdout
+    assert not (tmp_path / "runs").exists()
+
+
+def test_env_overrides_configured_inventory(tmp_path):
+    proc = invoke("provision", env={"INVOKE_DLFLEET_INVENTORY": str(tmp_path / "env-inv.yml")})
+    assert proc.returncode == 2
+    assert "env-inv.yml" in proc.stderr
