@@ -122,7 +122,7 @@ def lab_status(c):
 def lab_ssh(c, host):
     """Open a root shell on a lab host over SSH."""
     argv = _settings(c).lab().ssh_argv(host)
-    os.execvp(argv[0], argv)
+    os.execvp(argv[0], argv)  # noqa: S606 - replaces this process with ssh, on purpose
 
 
 @task(iterable=["host"], help={"host": "Lab host name (repeatable)."})
@@ -150,6 +150,17 @@ def demo(c, hosts=None):
     app.console.print(app.lab_status_table(lab))
     result = app.provision(settings, inventory=str(lab.inventory_path))
     _exit_for(result)
+
+
+# -- docs ---------------------------------------------------------------------------
+@task
+def docs(c):
+    """Regenerate the variable tables in roles/*/README.md from meta/argument_specs.yml."""
+    from dlfleet import roledoc
+
+    for role in sorted(paths.ROLES.iterdir()):
+        if (role / "README.md").is_file() and roledoc.update(role):
+            app.say(f"updated {role / 'README.md'}")
 
 
 # -- tests --------------------------------------------------------------------------
@@ -207,12 +218,22 @@ def test_all(c):
     app.say("all tests passed")
 
 
-ns = Collection(provision, demo)
+ns = Collection(provision, demo, docs)
 ns.add_collection(
-    Collection("lab", up=lab_up, down=lab_down, status=lab_status, ssh=lab_ssh, stop=lab_stop, start=lab_start)
+    Collection(
+        "lab",
+        up=lab_up,
+        down=lab_down,
+        status=lab_status,
+        ssh=lab_ssh,
+        stop=lab_stop,
+        start=lab_start,
+    )
 )
 ns.add_collection(
-    Collection("test", test_all, unit=test_unit, lint=test_lint, molecule=test_molecule, e2e=test_e2e)
+    Collection(
+        "test", test_all, unit=test_unit, lint=test_lint, molecule=test_molecule, e2e=test_e2e
+    )
 )
 ns.configure({"dlfleet": {}})
 Path(paths.ROOT).exists()

@@ -133,7 +133,9 @@ def lab_status_table(lab: Lab) -> Table:
         table.add_column(column)
     for h in lab.hosts():
         style = "green" if h.status == "running" else "yellow"
-        table.add_row(h.name, h.os, f"[{style}]{h.status}[/]", h.address or "-", h.container, h.image)
+        table.add_row(
+            h.name, h.os, f"[{style}]{h.status}[/]", h.address or "-", h.container, h.image
+        )
     return table
 
 
@@ -153,7 +155,9 @@ def molecule_scenarios(role: str | None = None) -> list[tuple[str, str]]:
     return out
 
 
-def run_checked(argv: Sequence[str], *, cwd: Path | None = None, env: Mapping[str, str] | None = None) -> None:
+def run_checked(
+    argv: Sequence[str], *, cwd: Path | None = None, env: Mapping[str, str] | None = None
+) -> None:
     """Run a test tool with its output streaming to ours; a failure is a DlfleetError."""
     console.print(f"[bold]$ {' '.join(argv)}[/]" + (f"  (in {cwd})" if cwd else ""))
     sys.stdout.flush()
@@ -177,5 +181,6 @@ def molecule_env(settings: Settings) -> dict[str, str]:
     return {
         "ANSIBLE_ROLES_PATH": str(paths.ROLES),
         "DLFLEET_APT_PROXY": f"http://{bridge}:{APT_CACHE_PORT}",
+        "DLFLEET_CONTROL_ADDR": bridge,
         "MOLECULE_GLOB": "molecule/*/molecule.yml",
     }

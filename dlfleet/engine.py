@@ -87,7 +87,9 @@ def ensure_engine(say: Say = _quiet, *, install: bool = True) -> docker.DockerCl
         if client:
             return client
     if os.environ.get("DOCKER_HOST", "unix://").startswith(("tcp://", "ssh://")):
-        raise DlfleetError(f"the Docker engine at DOCKER_HOST={os.environ['DOCKER_HOST']} does not answer")
+        raise DlfleetError(
+            f"the Docker engine at DOCKER_HOST={os.environ['DOCKER_HOST']} does not answer"
+        )
     if os.geteuid() != 0:
         raise DlfleetError("the Docker daemon is not running and starting it needs root")
     if _systemd_is_init():

@@ -88,7 +88,9 @@ class Recipe:
 
 def _ubuntu_sources(suite: str) -> tuple[str, ...]:
     comps = "main restricted universe multiverse"
-    return tuple(f"deb {UBUNTU} {s} {comps}" for s in (suite, f"{suite}-updates", f"{suite}-security"))
+    return tuple(
+        f"deb {UBUNTU} {s} {comps}" for s in (suite, f"{suite}-updates", f"{suite}-security")
+    )
 
 
 RECIPES: dict[str, Recipe] = {
@@ -161,13 +163,13 @@ def parse_hosts_spec(spec: str) -> list[tuple[str, int]]:
         name, sep, count = part.partition("=")
         name = name.strip()
         if name not in RECIPES:
-            raise DlfleetError(
-                f"unknown lab OS {name!r}: choose from {', '.join(sorted(RECIPES))}"
-            )
+            raise DlfleetError(f"unknown lab OS {name!r}: choose from {', '.join(sorted(RECIPES))}")
         try:
             n = int(count) if sep else 1
         except ValueError:
-            raise DlfleetError(f"lab host count for {name!r} must be a number, got {count!r}") from None
+            raise DlfleetError(
+                f"lab host count for {name!r} must be a number, got {count!r}"
+            ) from None
         if not 0 < n <= 64:
             raise DlfleetError(f"lab host count for {name!r} must be 1..64, got {n}")
         out.append((name, n))
@@ -344,7 +346,18 @@ class Lab:
         if not self.key.is_file():
             self.dir.mkdir(parents=True, exist_ok=True)
             subprocess.run(
-                ["ssh-keygen", "-q", "-t", "ed25519", "-N", "", "-C", "dlfleet-lab", "-f", str(self.key)],
+                [
+                    "ssh-keygen",
+                    "-q",
+                    "-t",
+                    "ed25519",
+                    "-N",
+                    "",
+                    "-C",
+                    "dlfleet-lab",
+                    "-f",
+                    str(self.key),
+                ],
                 check=True,
             )
         return self.key
@@ -418,7 +431,7 @@ class Lab:
                 "/sys/fs/cgroup": {"bind": "/sys/fs/cgroup", "mode": "rw"},
                 volume: {"bind": "/var/lib/docker", "mode": "rw"},
             },
-            tmpfs={"/run": "", "/run/lock": "", "/tmp": ""},
+            tmpfs={"/run": "", "/run/lock": "", "/tmp": ""},  # noqa: S108 - container paths
             network=self.name,
             labels=self._labels("host", **{f"{LABEL}.host": host, f"{LABEL}.os": os_name}),
             restart_policy={"Name": "unless-stopped"},
@@ -505,7 +518,14 @@ class Lab:
         if not match[0].address:
             raise DlfleetError(f"lab host {host} is {match[0].status}: start it first")
         return [
-            "ssh", "-i", str(self.key), "-o", "StrictHostKeyChecking=no",
-            "-o", "UserKnownHostsFile=/dev/null", "-o", "LogLevel=ERROR",
+            "ssh",
+            "-i",
+            str(self.key),
+            "-o",
+            "StrictHostKeyChecking=no",
+            "-o",
+            "UserKnownHostsFile=/dev/null",
+            "-o",
+            "LogLevel=ERROR",
             f"root@{match[0].address}",
         ]

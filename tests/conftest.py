@@ -1,8 +1,7 @@
 import shutil
 
-import pytest
-
 import docker
+import pytest
 from docker.errors import DockerException
 
 

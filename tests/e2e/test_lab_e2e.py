@@ -51,7 +51,11 @@ def test_lab_provisions_and_second_run_changes_nothing(settings):
     assert {h: s["changed"] for h, s in second.hosts.items()} == dict.fromkeys(first.hosts, 0)
 
     for host in hosts:
-        out = _ssh(the_lab, host.name, "systemctl is-active docker && docker info --format '{{.ServerVersion}}'")
+        out = _ssh(
+            the_lab,
+            host.name,
+            "systemctl is-active docker && docker info --format '{{.ServerVersion}}'",
+        )
         assert out.splitlines()[0] == "active"
         assert out.splitlines()[1][:2].isdigit()
 

@@ -147,8 +147,18 @@ def test_no_engine_and_no_way_to_install(monkeypatch):
 def test_invoke_list_shows_every_area():
     proc = invoke("--list")
     assert proc.returncode == 0, proc.stderr
-    for name in ("provision", "demo", "lab.up", "lab.down", "lab.status", "lab.ssh", "test.unit",
-                 "test.lint", "test.molecule", "test.e2e"):
+    for name in (
+        "provision",
+        "demo",
+        "lab.up",
+        "lab.down",
+        "lab.status",
+        "lab.ssh",
+        "test.unit",
+        "test.lint",
+        "test.molecule",
+        "test.e2e",
+    ):
         assert name in proc.stdout
 
 

@@ -216,9 +216,32 @@ def test_parse_extravars_file_and_errors(tmp_path):
 
 def test_collector_censors_no_log_and_skips_ignored():
     c = EventCollector()
-    c({"event": "runner_on_failed", "event_data": {"host": "h", "task": "t", "ignore_errors": True, "res": {"msg": "x"}}})
-    c({"event": "runner_on_failed", "event_data": {"host": "h", "task": "secret", "res": {"msg": "pw=hunter2", "_ansible_no_log": True, "censored": "the output has been hidden"}}})
-    c({"event": "runner_on_unreachable", "event_data": {"host": "g", "task": "ping", "res": {"msg": "ssh: no route"}}})
+    c(
+        {
+            "event": "runner_on_failed",
+            "event_data": {"host": "h", "task": "t", "ignore_errors": True, "res": {"msg": "x"}},
+        }
+    )
+    c(
+        {
+            "event": "runner_on_failed",
+            "event_data": {
+                "host": "h",
+                "task": "secret",
+                "res": {
+                    "msg": "pw=hunter2",
+                    "_ansible_no_log": True,
+                    "censored": "the output has been hidden",
+                },
+            },
+        }
+    )
+    c(
+        {
+            "event": "runner_on_unreachable",
+            "event_data": {"host": "g", "task": "ping", "res": {"msg": "ssh: no route"}},
+        }
+    )
     assert [(f.host, f.msg, f.unreachable) for f in c.failures] == [
         ("h", "the output has been hidden", False),
         ("g", "ssh: no route", True),
