@@ -185,12 +185,17 @@ def test_lint(c):
     app.run_checked(["ansible-lint", "--offline"])
 
 
-@task(help={"role": "Only this role's scenarios.", "scenario": "Only this scenario."})
+@task(
+    help={
+        "role": "Only this role's scenarios.",
+        "scenario": "Only this scenario (hardware scenarios such as gpu run only when named).",
+    }
+)
 @user_errors
 def test_molecule(c, role=None, scenario=None):
     """Molecule scenarios of every role (or one role): check, converge, idempotence, verify."""
     settings = _settings(c)
-    pairs = [p for p in app.molecule_scenarios(role) if not scenario or p[1] == scenario]
+    pairs = app.molecule_scenarios(role, scenario)
     if not pairs:
         raise DlfleetError(f"no Molecule scenario matches role={role} scenario={scenario}")
     env = app.molecule_env(settings)

@@ -19,7 +19,7 @@ from .errors import DlfleetError
 from .lab import DEFAULT_NAME, Lab
 from .runner import RunRequest, RunResult, load_last_summary, parse_extravars, run_playbook
 
-console = Console(highlight=False)
+console = Console(highlight=False, soft_wrap=True)
 
 
 def say(message: str) -> None:
@@ -140,8 +140,14 @@ def lab_status_table(lab: Lab) -> Table:
 
 
 # -- tests --------------------------------------------------------------------------
-def molecule_scenarios(role: str | None = None) -> list[tuple[str, str]]:
-    """(role, scenario) pairs under roles/*/molecule/, in role order."""
+# Scenarios that need real hardware: run only when asked for by name.
+HARDWARE_SCENARIOS = {"gpu"}
+
+
+def molecule_scenarios(
+    role: str | None = None, scenario: str | None = None
+) -> list[tuple[str, str]]:
+    """(role, scenario) pairs under roles/*/molecule/, in role order; hardware ones by name."""
     roles = sorted(p.name for p in paths.ROLES.iterdir() if p.is_dir())
     if role and role not in roles:
         raise DlfleetError(f"unknown role {role!r}: roles are {', '.join(roles)}")
@@ -152,7 +158,9 @@ def molecule_scenarios(role: str | None = None) -> list[tuple[str, str]]:
             out.extend(
                 (name, s.name) for s in sorted(mdir.iterdir()) if (s / "molecule.yml").is_file()
             )
-    return out
+    if scenario:
+        return [p for p in out if p[1] == scenario]
+    return [p for p in out if p[1] not in HARDWARE_SCENARIOS]
 
 
 def run_checked(

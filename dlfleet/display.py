@@ -10,7 +10,7 @@ from rich.live import Live
 from rich.table import Table
 from rich.text import Text
 
-from .runner import RECAP_COLUMNS, RunRequest, RunResult
+from .runner import RECAP_COLUMNS, RunRequest, RunResult, failure_from_event
 
 _HOST_EVENTS = {
     "runner_on_ok": "ok",
@@ -62,9 +62,8 @@ class RichDisplay:
             if kind == "ok" and (data.get("res") or {}).get("changed"):
                 host["changed"] = host.get("changed", 0) + 1
             if kind in ("failed", "unreachable"):
-                res = data.get("res") or {}
-                msg = res.get("msg") or res.get("stderr") or ""
-                self._line(f"  {kind.upper()}: {data.get('host')}: {str(msg)[:300]}", style="red")
+                failure = failure_from_event(data, unreachable=kind == "unreachable")
+                self._line(f"  {kind.upper()}: {failure.host}: {failure.msg}", style="red")
         if self.live:
             self.live.update(self._render())
 

@@ -129,9 +129,9 @@ class EventCollector:
         name = event.get("event")
         data = event.get("event_data") or {}
         if name == "runner_on_failed" and not data.get("ignore_errors"):
-            self.failures.append(_failure(data))
+            self.failures.append(failure_from_event(data))
         elif name == "runner_on_unreachable":
-            self.failures.append(_failure(data, unreachable=True))
+            self.failures.append(failure_from_event(data, unreachable=True))
         elif name == "playbook_on_stats":
             self.stats_seen = True
             for key, column in STAT_KEYS.items():
@@ -139,15 +139,18 @@ class EventCollector:
                     self.hosts.setdefault(host, dict.fromkeys(RECAP_COLUMNS, 0))[column] = count
 
 
-def _failure(data: Mapping[str, Any], unreachable: bool = False) -> Failure:
+def failure_from_event(data: Mapping[str, Any], unreachable: bool = False) -> Failure:
+    """One line a person can act on, from a failed or unreachable event."""
     res = data.get("res") or {}
-    msg = res.get("msg") or res.get("stderr") or res.get("module_stderr") or ""
+    msg = str(res.get("msg") or res.get("stderr") or res.get("module_stderr") or "")
+    if res.get("argument_errors"):  # role argument specs: the errors say which variable
+        msg = "; ".join(str(e) for e in res["argument_errors"])
     if res.get("_ansible_no_log") or res.get("censored"):
         msg = res.get("censored") or "output hidden (no_log)"
     return Failure(
         host=data.get("host", "?"),
         task=data.get("task", "?"),
-        msg=str(msg).strip().splitlines()[0][:500] if msg else "",
+        msg=" ".join(msg.split())[:1000],
         unreachable=unreachable,
     )
 

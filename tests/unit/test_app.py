@@ -62,6 +62,9 @@ def test_molecule_scenarios_and_unknown_role():
     assert app.molecule_scenarios("docker") == [p for p in pairs if p[0] == "docker"]
     with pytest.raises(DlfleetError, match="unknown role 'dockr': roles are .*docker"):
         app.molecule_scenarios("dockr")
+    # hardware scenarios never run unless named
+    assert ("nvidia_driver", "gpu") not in pairs
+    assert app.molecule_scenarios("nvidia_driver", "gpu") == [("nvidia_driver", "gpu")]
 
 
 @pytest.mark.parametrize(

@@ -1,0 +1,84 @@
+"""Bad role input fails before any change, naming the variable and what it accepts.
+
+Each case runs the real role through the runner wrapper against this machine (local
+connection, check mode), so argument specs and preflight asserts are exercised as users
+meet them.
+"""
+
+import sys
+import textwrap
+
+import pytest
+import yaml
+
+from dlfleet.runner import RunRequest, run_playbook
+
+
+@pytest.fixture(scope="module")
+def inventory(tmp_path_factory):
+    path = tmp_path_factory.mktemp("inv") / "inventory.yml"
+    path.write_text(
+        yaml.safe_dump(
+            {
+                "all": {
+                    "hosts": {
+                        "control": {
+                            "ansible_connection": "local",
+                            "ansible_python_interpreter": sys.executable,
+                        }
+                    }
+                }
+            }
+        )
+    )
+    return path
+
+
+def run_role(tmp_path, inventory, role, role_vars):
+    book = tmp_path / "play.yml"
+    book.write_text(
+        textwrap.dedent(
+            f"""\
+            - hosts: all
+              gather_facts: false
+              roles:
+                - role: {role}
+                  vars: {yaml.safe_dump(role_vars, default_flow_style=True).strip()}
+            """
+        )
+    )
+    return run_playbook(
+        RunRequest(playbook=book, inventory=inventory, check=True), state=tmp_path / "state"
+    )
+
+
+CASES = [
+    ("docker", {"docker_install_source": "snap"}, "docker_install_source must be one of: upstream, distro, mirror"),
+    ("docker", {"docker_version": "latest"}, "docker_version must be empty"),
+    ("docker", {"docker_daemon_options": "live-restore"}, "docker_daemon_options"),
+    ("docker", {"docker_install_source": "mirror", "docker_mirror_url": "http://m/docker"}, "docker_mirror_key"),
+    ("docker", {"docker_users": ["no-such-user-dlfleet"]}, "docker_users names users that do not exist"),
+    ("docker", {"docker_daemon_options": {"hosts": ["tcp://0.0.0.0:2375"]}}, "must not set 'hosts'"),
+    ("nvidia_driver", {"nvidia_driver_method": "runfile"}, "nvidia_driver_method must be one of: distro, ubuntu-drivers, cuda-repo"),
+    ("nvidia_driver", {"nvidia_driver_force_install": True}, "needs nvidia_driver_branch"),
+    ("nvidia_driver", {"nvidia_driver_force_install": True, "nvidia_driver_branch": "999"}, "nvidia_driver_branch=999 is not in this host's apt sources; branches offered"),
+    ("nvidia_driver", {"nvidia_driver_force_install": True, "nvidia_driver_branch": "latest"}, "must be a driver branch such as"),
+    ("nvidia_driver", {"nvidia_driver_force_install": True, "nvidia_driver_branch": "535", "nvidia_driver_method": "ubuntu-drivers"}, "nvidia_driver_method=ubuntu-drivers is not available on Debian"),
+]  # fmt: skip
+
+
+@pytest.mark.parametrize(("role", "role_vars", "message"), CASES)
+def test_bad_input_fails_before_changes(tmp_path, inventory, role, role_vars, message):
+    result = run_role(tmp_path, inventory, role, role_vars)
+    assert not result.ok
+    assert result.hosts["control"]["changed"] == 0
+    messages = " | ".join(f.msg for f in result.failures)
+    assert message in messages, messages
+
+
+def test_gpu_less_host_is_skipped_with_a_message(tmp_path, inventory):
+    result = run_role(tmp_path, inventory, "nvidia_driver", {})
+    assert result.ok, result.failures
+    assert result.hosts["control"]["changed"] == 0
+    events = (result.run_dir / "artifacts").rglob("*.json")
+    assert any(b"has no NVIDIA GPU" in p.read_bytes() for p in events)
