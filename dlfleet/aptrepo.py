@@ -167,10 +167,44 @@ def build_repo(root: Path, suites: dict[str, list[Path]], component: str, signer
     return key
 
 
+def build_flat_repo(directory: Path, debs: list[Path], signer: Signer) -> None:
+    """A flat repository (``Suites: /`` in deb822): Packages and Release beside the .debs,
+    the layout of NVIDIA's libnvidia-container and CUDA repositories."""
+    signer.ensure_key()
+    directory.mkdir(parents=True, exist_ok=True)
+    entries = []
+    for deb in debs:
+        target = directory / deb.name
+        target.write_bytes(deb.read_bytes())
+        data = target.read_bytes()
+        h = _hashes(data)
+        entries.append(
+            f"{_control(target)}\nFilename: ./{deb.name}\nSize: {len(data)}\n"
+            f"MD5sum: {h['MD5Sum']}\nSHA256: {h['SHA256']}\n"
+        )
+    packages = "\n".join(entries).encode()
+    (directory / "Packages").write_bytes(packages)
+    (directory / "Packages.gz").write_bytes(gzip.compress(packages, mtime=0))
+    lines = ["Origin: dlfleet-test", "Label: dlfleet-test", "Date: Thu, 01 Jan 2026 00:00:00 UTC"]
+    for algo in ("MD5Sum", "SHA256"):
+        lines.append(f"{algo}:")
+        for name in ("Packages", "Packages.gz"):
+            data = (directory / name).read_bytes()
+            lines.append(f" {_hashes(data)[algo]} {len(data)} {name}")
+    release = directory / "Release"
+    release.write_text("\n".join(lines) + "\n")
+    signer.sign(release)
+
+
 def build_from_spec(spec_path: Path, root: Path, gnupg_home: Path) -> list[Path]:
-    """Build stand-ins and one repository per distribution (``root/<distribution>``) from a
-    YAML spec: ``component``, then ``distributions: {name: {suite: [package, ...]}}``, each
-    package a mapping of StandIn's fields. All are signed by one key; returns the key files."""
+    """Build stand-ins and repositories from a YAML spec, all signed by one key:
+
+    - ``distributions: {name: {suite: [package, ...]}}`` makes ``root/<name>/dists/<suite>``
+      (component ``component``) and writes the key to ``root/<name>/gpg``;
+    - ``flat: {relative/dir: [package, ...]}`` makes flat repositories and writes the key to
+      ``root/<key>`` (``key`` defaults to ``gpgkey``).
+
+    Each package is a mapping of StandIn's fields. Returns the key files written."""
     spec = yaml.safe_load(spec_path.read_text())
     component = spec.get("component", "main")
     signer = Signer(gnupg_home)
@@ -182,6 +216,13 @@ def build_from_spec(spec_path: Path, root: Path, gnupg_home: Path) -> list[Path]
                 for suite, packages in suites.items()
             }
             keys.append(build_repo(root / distribution, debs, component, signer))
+        for rel, packages in (spec.get("flat") or {}).items():
+            built = [StandIn(**p).build(Path(tmp) / "flat" / rel) for p in packages]
+            build_flat_repo(root / rel, built, signer)
+        if spec.get("flat"):
+            key = root / spec.get("key", "gpgkey")
+            key.write_bytes(signer.public_key())
+            keys.append(key)
     return keys
 
 

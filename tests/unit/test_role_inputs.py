@@ -64,6 +64,9 @@ CASES = [
     ("nvidia_driver", {"nvidia_driver_force_install": True, "nvidia_driver_branch": "999"}, "nvidia_driver_branch=999 is not in this host's apt sources; branches offered"),
     ("nvidia_driver", {"nvidia_driver_force_install": True, "nvidia_driver_branch": "latest"}, "must be a driver branch such as"),
     ("nvidia_driver", {"nvidia_driver_force_install": True, "nvidia_driver_branch": "535", "nvidia_driver_method": "ubuntu-drivers"}, "nvidia_driver_method=ubuntu-drivers is not available on Debian"),
+    ("nvidia_container_toolkit", {"nvidia_container_toolkit_version": "latest"}, "nvidia_container_toolkit_version must be empty or a version like 1.17.8"),
+    ("nvidia_container_toolkit", {"nvidia_container_toolkit_mirror_url": "http://m/nvidia"}, "nvidia_container_toolkit_mirror_key"),
+    ("nvidia_container_toolkit", {"nvidia_container_toolkit_default_runtime": True}, "nvidia_container_toolkit_default_runtime is set, but control has no NVIDIA GPU"),
 ]  # fmt: skip
 
 
