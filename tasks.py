@@ -9,7 +9,6 @@ from __future__ import annotations
 import functools
 import os
 import sys
-from pathlib import Path
 
 from invoke import Collection, Exit, task
 
@@ -152,6 +151,73 @@ def demo(c, hosts=None):
     _exit_for(result)
 
 
+# -- containers ---------------------------------------------------------------------
+_FLEET_HELP = {
+    "inventory": "Inventory (default: the configured one, else the lab's).",
+    "limit": "Only these hosts or groups.",
+}
+
+
+@task(help=_FLEET_HELP)
+@user_errors
+def containers_ps(c, inventory=None, limit=None):
+    """Fleet-wide table of dlfleet's containers: host, name, image, status, ports, GPUs."""
+    result = app.provision(
+        _settings(c), inventory=inventory, limit=limit,
+        playbook="playbooks/containers_ps.yml", quiet=True,
+    )  # fmt: skip
+    app.console.print(app.containers_table(result))
+
+
+@task(help=_FLEET_HELP)
+@user_errors
+def containers_url(c, inventory=None, limit=None):
+    """Jupyter URLs with their tokens, and the SSH tunnel commands (nothing kept on disk)."""
+    result = app.provision(
+        _settings(c), inventory=inventory, limit=limit,
+        playbook="playbooks/containers_url.yml", quiet=True, keep=False,
+    )  # fmt: skip
+    for line in app.container_urls(result) or ["no dlfleet containers"]:
+        print(line)
+    _exit_for(result)
+
+
+def _set_state(c, state, inventory, limit, extra=()):
+    result = app.provision(
+        _settings(c), inventory=inventory, limit=limit, tags=["dl_containers"],
+        extra_vars=[f"dl_containers_state={state}", *extra],
+    )  # fmt: skip
+    _exit_for(result)
+
+
+@task(help=_FLEET_HELP)
+@user_errors
+def containers_start(c, inventory=None, limit=None):
+    """Start (create if needed) the declared containers."""
+    _set_state(c, "started", inventory, limit)
+
+
+@task(help=_FLEET_HELP)
+@user_errors
+def containers_stop(c, inventory=None, limit=None):
+    """Stop the declared containers (kept, with their data)."""
+    _set_state(c, "stopped", inventory, limit)
+
+
+@task(help=_FLEET_HELP)
+@user_errors
+def containers_restart(c, inventory=None, limit=None):
+    """Restart the declared containers."""
+    _set_state(c, "started", inventory, limit, extra=["dl_containers_restart=true"])
+
+
+@task(help=_FLEET_HELP)
+@user_errors
+def containers_rm(c, inventory=None, limit=None):
+    """Remove the declared containers; shared folders and their data stay."""
+    _set_state(c, "absent", inventory, limit)
+
+
 # -- docs ---------------------------------------------------------------------------
 @task
 def docs(c):
@@ -237,8 +303,18 @@ ns.add_collection(
 )
 ns.add_collection(
     Collection(
+        "containers",
+        ps=containers_ps,
+        url=containers_url,
+        start=containers_start,
+        stop=containers_stop,
+        restart=containers_restart,
+        rm=containers_rm,
+    )
+)
+ns.add_collection(
+    Collection(
         "test", test_all, unit=test_unit, lint=test_lint, molecule=test_molecule, e2e=test_e2e
     )
 )
 ns.configure({"dlfleet": {}})
-Path(paths.ROOT).exists()

@@ -93,6 +93,8 @@ def provision(
     extra_vars: Sequence[str] = (),
     retry_failed: bool = False,
     verbosity: int = 0,
+    keep: bool = True,
+    quiet: bool = False,
 ) -> RunResult:
     book = Path(playbook or settings.playbook)
     book = book if book.is_absolute() else paths.ROOT / book
@@ -113,7 +115,8 @@ def provision(
         verbosity=verbosity,
         forks=settings.forks,
     )
-    return run_playbook(request, state=settings.state, display=RichDisplay(console))
+    display = None if quiet else RichDisplay(console)
+    return run_playbook(request, state=settings.state, display=display, keep=keep)
 
 
 def _retry_limit(settings: Settings, limit: str | None) -> str:
@@ -140,6 +143,20 @@ def lab_status_table(lab: Lab) -> Table:
 
 
 # -- tests --------------------------------------------------------------------------
+def site_role_order() -> list[str]:
+    """Roles in the order playbooks/site.yml applies them, then any others by name."""
+    import yaml
+
+    order: list[str] = []
+    for play in yaml.safe_load((paths.PLAYBOOKS / "site.yml").read_text()) or []:
+        for role in play.get("roles") or []:
+            name = role["role"] if isinstance(role, dict) else role
+            if name not in order:
+                order.append(name)
+    rest = sorted(p.name for p in paths.ROLES.iterdir() if p.is_dir() and p.name not in order)
+    return [r for r in order if (paths.ROLES / r).is_dir()] + rest
+
+
 # Scenarios that need real hardware: run only when asked for by name.
 HARDWARE_SCENARIOS = {"gpu"}
 
@@ -148,7 +165,7 @@ def molecule_scenarios(
     role: str | None = None, scenario: str | None = None
 ) -> list[tuple[str, str]]:
     """(role, scenario) pairs under roles/*/molecule/, in role order; hardware ones by name."""
-    roles = sorted(p.name for p in paths.ROLES.iterdir() if p.is_dir())
+    roles = site_role_order()
     if role and role not in roles:
         raise DlfleetError(f"unknown role {role!r}: roles are {', '.join(roles)}")
     out = []
@@ -186,9 +203,69 @@ def molecule_env(settings: Settings) -> dict[str, str]:
     for recipe in RECIPES.values():
         lab.ensure_image(recipe)
     bridge = network_gateway(client.networks.get("bridge"))
+    base_ref, base_archive = lab.base_archive(RECIPES["bookworm"])
     return {
+        # the cpu image's base (Debian 12, Python 3.11) as the lab builds it, and its archive
+        "DLFLEET_IMAGE_BASE": base_ref,
+        "DLFLEET_IMAGE_BASE_ARCHIVE": str(base_archive),
+        "DLFLEET_CACHE": str(paths.cache_dir()),
         "ANSIBLE_ROLES_PATH": str(paths.ROLES),
         "DLFLEET_APT_PROXY": f"http://{bridge}:{APT_CACHE_PORT}",
         "DLFLEET_CONTROL_ADDR": bridge,
         "MOLECULE_GLOB": "molecule/*/molecule.yml",
     }
+
+
+# -- containers ---------------------------------------------------------------------
+def containers_table(result: RunResult) -> Table:
+    """Fleet-wide table of dlfleet's containers from playbooks/containers_ps.yml."""
+    table = Table(title="dlfleet containers", title_justify="left")
+    for column in ("host", "container", "user", "image", "status", "ports", "GPUs", "reach it"):
+        table.add_column(column)
+    for host, rows in sorted((result.data.get("containers") or {}).items()):
+        for labels, state, image, status in rows:
+            bind = labels.get("io.dlfleet.bind", "127.0.0.1")
+            jp, tb = (
+                labels.get("io.dlfleet.jupyter_port"),
+                labels.get("io.dlfleet.tensorboard_port"),
+            )
+            style = "green" if state == "running" else "yellow"
+            reach = f"http://{bind}:{jp}/lab" if bind != "127.0.0.1" else "invoke containers.url"
+            table.add_row(
+                host,
+                labels.get("io.dlfleet.container", "?"),
+                labels.get("io.dlfleet.user", ""),
+                image,
+                f"[{style}]{status}[/]",
+                f"{jp} jupyter, {tb} tensorboard",
+                labels.get("io.dlfleet.gpus", ""),
+                reach,
+            )
+    for host in result.failed_hosts:
+        table.add_row(host, "[red]unreachable or failed[/]", "", "", "", "", "", "")
+    return table
+
+
+def container_urls(result: RunResult) -> list[str]:
+    """Lines with each Jupyter URL (token included) and the SSH tunnel to reach it."""
+    urls = dict(result.data.get("urls") or {})
+    addresses = urls.pop("_address", {})
+    lines = []
+    for host, rows in sorted(urls.items()):
+        for labels, token in rows:
+            name = labels.get("io.dlfleet.container", "?")
+            jp, tb = (
+                labels.get("io.dlfleet.jupyter_port"),
+                labels.get("io.dlfleet.tensorboard_port"),
+            )
+            bind = labels.get("io.dlfleet.bind", "127.0.0.1")
+            where = "localhost" if bind in ("127.0.0.1", "0.0.0.0") else bind  # noqa: S104 - a label
+            lines.append(
+                f"{host} {name}: http://{where}:{jp}/lab?token={token}  (TensorBoard :{tb})"
+            )
+            if bind == "127.0.0.1":
+                target = addresses.get(host, host)
+                lines.append(
+                    f"    tunnel: ssh -N -L {jp}:127.0.0.1:{jp} -L {tb}:127.0.0.1:{tb} {target}"
+                )
+    return lines

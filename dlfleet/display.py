@@ -74,10 +74,9 @@ class RichDisplay:
         self.console.print(recap_table(result))
         verdict = "[green]ok[/]" if result.ok else f"[red]{result.status}[/]"
         seconds = (result.finished - result.started).total_seconds()
-        self.console.print(
-            f"{verdict} in {seconds:.1f}s, {result.changed_total} changed; "
-            f"summary: {result.run_dir / 'summary.json'}"
-        )
+        summary = result.run_dir / "summary.json"
+        where = f"; summary: {summary}" if summary.exists() else ""
+        self.console.print(f"{verdict} in {seconds:.1f}s, {result.changed_total} changed{where}")
 
     # -- helpers ----------------------------------------------------------------------
     def _host(self, name: str | None) -> dict[str, Any]:

@@ -261,6 +261,24 @@ class Lab:
         self.say(f"built {recipe.image} in {time.monotonic() - started:.0f}s")
         return recipe.image
 
+    def rootfs_image(self, recipe: Recipe) -> str:
+        """The plain debootstrap image of a recipe (no systemd setup): a base for other images."""
+        self.ensure_image(recipe)
+        return f"{IMAGE_REPO}/{recipe.name}-rootfs:{recipe.digest()}"
+
+    def base_archive(self, recipe: Recipe) -> tuple[str, Path]:
+        """``docker save`` of rootfs_image, cached: what air-gapped builders load as a base."""
+        ref = self.rootfs_image(recipe)
+        target = paths.cache_dir() / "images" / f"{recipe.name}-rootfs-{recipe.digest()}.tar"
+        if not target.is_file():
+            target.parent.mkdir(parents=True, exist_ok=True)
+            partial = target.with_suffix(".partial")
+            with open(partial, "wb") as fh:
+                for chunk in self.client.images.get(ref).save(named=True):
+                    fh.write(chunk)
+            partial.rename(target)
+        return ref, target
+
     def _rootfs(self, recipe: Recipe, proxy: str | None) -> Path:
         """A cached debootstrap tarball for the recipe (per user, shared by checkouts)."""
         cache = paths.cache_dir() / "rootfs"

@@ -10,6 +10,7 @@ outcome is written as a JSON summary beside the run's artifacts.
 from __future__ import annotations
 
 import json
+import shutil
 import signal
 import threading
 from collections.abc import Callable, Mapping, Sequence
@@ -79,6 +80,7 @@ class RunResult:
     run_dir: Path
     hosts: dict[str, dict[str, int]]
     failures: list[Failure]
+    data: dict[str, Any] = field(default_factory=dict)
 
     @property
     def failed_hosts(self) -> list[str]:
@@ -124,6 +126,7 @@ class EventCollector:
         self.hosts: dict[str, dict[str, int]] = {}
         self.failures: list[Failure] = []
         self.stats_seen = False
+        self.data: dict[str, Any] = {}  # what plays published with set_stats
 
     def __call__(self, event: Mapping[str, Any]) -> None:
         name = event.get("event")
@@ -134,6 +137,7 @@ class EventCollector:
             self.failures.append(failure_from_event(data, unreachable=True))
         elif name == "playbook_on_stats":
             self.stats_seen = True
+            self.data = dict(data.get("artifact_data") or {})
             for key, column in STAT_KEYS.items():
                 for host, count in (data.get(key) or {}).items():
                     self.hosts.setdefault(host, dict.fromkeys(RECAP_COLUMNS, 0))[column] = count
@@ -202,8 +206,12 @@ def run_playbook(
     state: Path,
     display: Display | None = None,
     cancel: threading.Event | None = None,
+    keep: bool = True,
 ) -> RunResult:
-    """Run one playbook; return its result and write ``summary.json`` (and ``last.json``)."""
+    """Run one playbook; return its result and write ``summary.json`` (and ``last.json``).
+
+    ``keep=False`` deletes the run folder afterwards and records no summary: for runs that
+    fetch secrets, which must not stay in artifacts."""
     playbook = request.playbook.resolve()
     inventory = request.inventory.resolve()
     if not playbook.is_file():
@@ -271,7 +279,14 @@ def run_playbook(
         run_dir=run_dir,
         hosts=collector.hosts,
         failures=collector.failures,
+        data=collector.data,
     )
+    if not keep:
+        # the run handled secrets (e.g. Jupyter tokens): keep nothing of it on disk
+        shutil.rmtree(run_dir, ignore_errors=True)
+        if display:
+            display.finish(result)
+        return result
     summary = json.dumps(result.summary(), indent=2, sort_keys=True)
     (run_dir / "summary.json").write_text(summary + "\n")
     (state / "runs" / "last.json").write_text(summary + "\n")

@@ -61,4 +61,10 @@ def test_plain_output_names_tasks_failures_and_recap(tmp_path):
         "0",
         "0",
     ]
-    assert "failed in" in text and "summary.json" in text
+    assert "failed in" in text
+    (tmp_path / "summary.json").write_text("{}")
+    display.finish(
+        RunResult(request=request, status="successful", rc=0, started=now, finished=now,
+                  run_dir=tmp_path, hosts={}, failures=[])
+    )  # fmt: skip
+    assert f"summary: {tmp_path / 'summary.json'}" in console.export_text()

@@ -1,0 +1,131 @@
+"""Lock files of the deep-learning image, and a wheelhouse to build it without PyPI.
+
+Each flavour (``cpu``, ``gpu``) has ``requirements/<flavour>/*.in``: ``base.in`` (always
+installed) and one file per selectable framework. ``lock`` resolves all of them together
+first, then each layer against that joint resolution, so every package has one version and
+one set of hashes across all layers of a flavour: any selection of frameworks installs
+consistently, one Docker layer per framework. ``wheelhouse`` downloads the wheels a
+selection needs, checked against the lock's hashes, for air-gapped builds and the lab.
+"""
+
+from __future__ import annotations
+
+import re
+import shutil
+import subprocess
+import sys
+import tempfile
+from pathlib import Path
+
+from . import paths
+from .errors import DlfleetError
+
+ROLE_FILES = paths.ROLES / "dl_image" / "files"
+FLAVOURS = {
+    # flavour: (python version of the image, platform of its wheels, extra uv arguments)
+    "cpu": ("3.11", "x86_64-manylinux_2_28", ["--find-links", "/opt/wheels"]),
+    "gpu": ("3.12", "x86_64-manylinux_2_28", []),
+}
+
+
+def requirements_dir(flavour: str) -> Path:
+    return ROLE_FILES / "requirements" / flavour
+
+
+def locks_dir(flavour: str) -> Path:
+    return ROLE_FILES / "locks" / flavour
+
+
+def layers(flavour: str) -> list[str]:
+    return sorted(p.stem for p in requirements_dir(flavour).glob("*.in"))
+
+
+def _uv_compile(inputs: list[Path], output: Path, flavour: str, constraint: Path | None) -> None:
+    python, platform, extra = FLAVOURS[flavour]
+    uv = shutil.which("uv") or str(Path(sys.executable).parent / "uv")
+    argv = [
+        uv, "pip", "compile", "--quiet", "--generate-hashes", "--no-header",
+        "--python-version", python, "--python-platform", platform, *extra,
+        *map(str, inputs), "-o", str(output),
+    ]  # fmt: skip
+    if constraint:
+        argv += ["--constraint", str(constraint)]
+    proc = subprocess.run(argv, capture_output=True, text=True, check=False)
+    if proc.returncode != 0:
+        raise DlfleetError(f"uv pip compile failed for {output.name}: {proc.stderr.strip()}")
+
+
+def lock(flavour: str) -> list[Path]:
+    """Write locks/<flavour>/<layer>.txt for every layer; return them."""
+    if flavour not in FLAVOURS:
+        raise DlfleetError(f"unknown flavour {flavour!r}: choose from {', '.join(FLAVOURS)}")
+    src, out = requirements_dir(flavour), locks_dir(flavour)
+    out.mkdir(parents=True, exist_ok=True)
+    written = []
+    with tempfile.TemporaryDirectory() as tmp:
+        joint = Path(tmp) / "joint.txt"
+        _uv_compile(sorted(src.glob("*.in")), joint, flavour, None)
+        for layer in layers(flavour):
+            inputs = [src / "base.in"] + ([src / f"{layer}.in"] if layer != "base" else [])
+            target = out / f"{layer}.txt"
+            _uv_compile(inputs, target, flavour, joint)
+            written.append(target)
+    return written
+
+
+_PIN = re.compile(r"^([A-Za-z0-9_.\-]+(?:\[[^\]]*\])?)==([^\s\\]+)", re.M)
+
+
+def pins(lock_file: Path) -> dict[str, str]:
+    """{normalized name: version} of a lock file."""
+    return {
+        re.sub(r"[-_.]+", "-", name.split("[")[0]).lower(): version
+        for name, version in _PIN.findall(lock_file.read_text())
+    }
+
+
+def wheelhouse(flavour: str, frameworks: list[str], dest: Path) -> Path:
+    """Download (with hash checks) the wheels for base + frameworks into dest."""
+    available = layers(flavour)
+    unknown = [f for f in frameworks if f not in available]
+    if unknown:
+        raise DlfleetError(f"unknown framework(s) {unknown}: choose from {available}")
+    dest.mkdir(parents=True, exist_ok=True)
+    python, _, _ = FLAVOURS[flavour]
+    for layer in ["base", *frameworks]:
+        argv = [
+            sys.executable, "-m", "pip", "download", "--quiet", "--no-deps", "--require-hashes",
+            "--only-binary", ":all:", "--python-version", python,
+            "--platform", "manylinux_2_28_x86_64", "--platform", "manylinux_2_27_x86_64",
+            "--platform", "manylinux_2_17_x86_64", "--platform", "manylinux2014_x86_64",
+            "-r", str(locks_dir(flavour) / f"{layer}.txt"), "-d", str(dest),
+        ]  # fmt: skip
+        proc = subprocess.run(argv, capture_output=True, text=True, check=False)
+        if proc.returncode != 0:
+            raise DlfleetError(f"pip download for {layer} failed: {proc.stderr.strip()[-800:]}")
+    return dest
+
+
+def main(argv: list[str] | None = None) -> None:
+    import argparse
+
+    parser = argparse.ArgumentParser(prog="python -m dlfleet.imagelock")
+    sub = parser.add_subparsers(dest="command", required=True)
+    lk = sub.add_parser("lock", help="resolve the image's lock files")
+    lk.add_argument("--flavour", choices=sorted(FLAVOURS), action="append")
+    wh = sub.add_parser("wheelhouse", help="download the wheels a selection needs")
+    wh.add_argument("--flavour", choices=sorted(FLAVOURS), required=True)
+    wh.add_argument("--frameworks", default="", help="comma-separated")
+    wh.add_argument("--dest", type=Path, required=True)
+    args = parser.parse_args(argv)
+    if args.command == "lock":
+        for flavour in args.flavour or sorted(FLAVOURS):
+            for path in lock(flavour):
+                print(path)
+    else:
+        frameworks = [f for f in args.frameworks.split(",") if f]
+        print(wheelhouse(args.flavour, frameworks, args.dest))
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,45 @@
+#!/bin/sh
+# dlfleet image entry point.
+#   lab          JupyterLab on 8888 (token: JUPYTER_TOKEN or /run/secrets/jupyter_token,
+#                or JUPYTER_PASSWORD_HASH; never without) + TensorBoard on 6006
+#   smoke [...]  import every framework and compute on a GPU where one is visible
+#   anything     run it
+set -eu
+
+# Containers may run as any host UID (so files in shared folders belong to their user):
+# give that user a writable home.
+if [ ! -w "${HOME:-/nonexistent}" ]; then
+    export HOME="/tmp/home-$(id -u)"
+    mkdir -p "$HOME"
+fi
+
+case "${1:-lab}" in
+lab)
+    # A token file mounted by dl_containers keeps the token out of `docker inspect`.
+    if [ -z "${JUPYTER_TOKEN:-}" ] && [ -r /run/secrets/jupyter_token ]; then
+        JUPYTER_TOKEN=$(cat /run/secrets/jupyter_token)
+        export JUPYTER_TOKEN
+    fi
+    if [ -z "${JUPYTER_TOKEN:-}" ] && [ -z "${JUPYTER_PASSWORD_HASH:-}" ]; then
+        echo "dlfleet: refusing to start Jupyter without authentication:" >&2
+        echo "  set JUPYTER_TOKEN or JUPYTER_PASSWORD_HASH" >&2
+        exit 64
+    fi
+    logdir="${TENSORBOARD_LOGDIR:-/workspace/logs}"
+    mkdir -p "$logdir"
+    tensorboard --logdir "$logdir" --host 0.0.0.0 --port 6006 >/tmp/tensorboard.log 2>&1 &
+    set -- jupyter lab --ip=0.0.0.0 --port=8888 --no-browser \
+        --ServerApp.root_dir=/workspace --ServerApp.allow_remote_access=True
+    if [ -n "${JUPYTER_PASSWORD_HASH:-}" ]; then
+        set -- "$@" --PasswordIdentityProvider.hashed_password="$JUPYTER_PASSWORD_HASH"
+    fi
+    exec "$@"
+    ;;
+smoke)
+    shift
+    exec dlfleet-smoke "$@"
+    ;;
+*)
+    exec "$@"
+    ;;
+esac

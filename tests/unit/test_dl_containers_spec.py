@@ -1,0 +1,119 @@
+"""dl_containers' spec resolution: stable ports, GPU shares and every error before changes."""
+
+import importlib.util
+
+import pytest
+
+from dlfleet import paths
+
+_spec = importlib.util.spec_from_file_location(
+    "dl_containers_filter", paths.ROLES / "dl_containers" / "filter_plugins" / "dl_containers.py"
+)
+plugin = importlib.util.module_from_spec(_spec)
+_spec.loader.exec_module(plugin)
+
+SETTINGS = {
+    "jupyter_base_port": 8888,
+    "tensorboard_base_port": 6006,
+    "shared_root": "/srv/dlfleet/shared",
+    "gpus": "auto",
+    "partition_gpus": False,
+    "shm_size": "8g",
+    "memory": "",
+    "cpus": 0,
+    "state": "started",
+    "env": {},
+    "labels": {},
+    "bind_address": "127.0.0.1",
+}
+ACCOUNTS = {"alice": ["x", "1001", "1001"], "bob": ["x", "1002", "100"], "root": ["x", "0", "0"]}
+
+
+def resolve(explicit=(), users=(), allocations=None, gpu_count=0, toolkit=False, **settings):
+    return plugin.resolve(
+        list(explicit),
+        list(users),
+        allocations or {},
+        {**SETTINGS, **settings},
+        ACCOUNTS,
+        gpu_count,
+        toolkit,
+    )
+
+
+def test_users_get_stable_ports_when_others_come_and_go():
+    first = resolve(users=["alice", "bob"])
+    assert first["errors"] == []
+    by_name = {c["name"]: c for c in first["containers"]}
+    assert (by_name["dl-alice"]["jupyter_port"], by_name["dl-bob"]["jupyter_port"]) == (8888, 8889)
+    assert by_name["dl-bob"]["tensorboard_port"] == 6007
+    assert (by_name["dl-bob"]["uid"], by_name["dl-bob"]["gid"]) == (1002, 100)
+    assert by_name["dl-alice"]["shared_folder"] == "/srv/dlfleet/shared/alice"
+    # alice leaves, carol... is not a host user; bob keeps his ports
+    later = resolve(users=["bob"], allocations=first["allocations"])
+    assert later["containers"][0]["jupyter_port"] == 8889
+    assert later["allocations"] == {"bob": 1}
+    again = resolve(users=["alice", "bob"], allocations=later["allocations"])
+    assert {c["name"]: c["jupyter_port"] for c in again["containers"]} == {
+        "dl-alice": 8888,
+        "dl-bob": 8889,
+    }
+
+
+def test_gpus_auto_and_partition():
+    none = resolve(users=["alice"], gpu_count=4, toolkit=False)
+    assert none["containers"][0]["gpus"] is None and none["errors"] == []
+    all_gpus = resolve(users=["alice"], gpu_count=4, toolkit=True)
+    assert all_gpus["containers"][0]["gpus"] == "all"
+    split = resolve(users=["alice", "bob"], gpu_count=4, toolkit=True, partition_gpus=True)
+    assert [c["gpus"] for c in split["containers"]] == [["0", "2"], ["1", "3"]]
+
+
+@pytest.mark.parametrize(
+    ("explicit", "kwargs", "message"),
+    [
+        (
+            [{"name": "a", "uid": 1000, "shared_folder": "data"}],
+            {},
+            "container a: shared_folder must be an absolute host path",
+        ),
+        (
+            [{"name": "a", "uid": 1000}, {"name": "b", "uid": 1000, "jupyter_port": 6006}],
+            {},
+            "container b: jupyter_port 6006 is already used by a (tensorboard_port)",
+        ),
+        (
+            [{"name": "a", "uid": 1000, "gpus": "all"}],
+            {"gpu_count": 2},
+            "container a: gpus='all' but the NVIDIA container toolkit is not installed",
+        ),
+        (
+            [{"name": "a", "uid": 1000, "gpus": "0,3"}],
+            {"gpu_count": 2, "toolkit": True},
+            "container a: gpus asks for GPU 3, the host has 2",
+        ),
+        (
+            [{"name": "a", "user": "mallory"}],
+            {},
+            "container a: user 'mallory' does not exist on this host",
+        ),
+        ([{"name": "a", "user": "root"}], {}, "container a: runs as root"),
+        (
+            [
+                {"name": "a", "uid": 1000},
+                {"name": "a", "uid": 1001, "jupyter_port": 9000, "tensorboard_port": 9001},
+            ],
+            {},
+            "container a: name used twice",
+        ),
+        ([{"uid": 1000}], {}, "needs a name"),
+        (
+            [{"name": "a", "uid": 1000}],
+            {"bind_address": "everywhere"},
+            "dl_containers_bind_address must be an IP address",
+        ),
+    ],
+)
+def test_errors_name_the_container_and_the_variable(explicit, kwargs, message):
+    errors = resolve(explicit=explicit, **kwargs)["errors"]
+    assert any(message in e for e in errors), errors
