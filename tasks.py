@@ -95,8 +95,7 @@ def provision(
 def lab_up(c, hosts=None, no_apt_cache=False):
     """Bring up the local lab fleet (systemd hosts in Docker) and write its inventory."""
     settings = _settings(c)
-    lab = settings.lab()
-    lab.up(hosts or settings.lab_hosts, apt_cache=settings.lab_apt_cache and not no_apt_cache)
+    lab = settings.lab_up(hosts, apt_cache=settings.lab_apt_cache and not no_apt_cache)
     app.console.print(app.lab_status_table(lab))
     app.say(f"inventory: {lab.inventory_path}")
 
@@ -144,8 +143,7 @@ def lab_start(c, host):
 def demo(c, hosts=None):
     """The main job on the built-in default: bring up the lab and provision it."""
     settings = _settings(c)
-    lab = settings.lab()
-    lab.up(hosts or settings.lab_hosts, apt_cache=settings.lab_apt_cache)
+    lab = settings.lab_up(hosts)
     app.console.print(app.lab_status_table(lab))
     result = app.provision(settings, inventory=str(lab.inventory_path))
     _exit_for(result)

@@ -36,6 +36,8 @@ class Settings:
     lab_name: str = DEFAULT_NAME
     lab_hosts: str = "xenial=1,noble=1"
     lab_apt_cache: bool = True
+    # frameworks of the lab's cpu image on top of the scientific stack, Jupyter, TensorBoard
+    lab_image_frameworks: list[str] = field(default_factory=lambda: ["sklearn"])
     forks: int = 20
     extra: dict[str, Any] = field(default_factory=dict)
 
@@ -44,11 +46,15 @@ class Settings:
         config = dict(config or {})
         lab = dict(config.pop("lab", None) or {})
         known = {k: v for k, v in config.items() if k in cls.__dataclass_fields__}
-        for key in ("name", "hosts", "apt_cache"):
+        for key in ("name", "hosts", "apt_cache", "image_frameworks"):
             if key in lab and lab[key] is not None:
                 known[f"lab_{key}"] = lab[key]
         settings = cls(**known)
         settings.lab_apt_cache = _as_bool(settings.lab_apt_cache)
+        if isinstance(settings.lab_image_frameworks, str):  # from an INVOKE_DLFLEET_* variable
+            settings.lab_image_frameworks = [
+                f.strip() for f in settings.lab_image_frameworks.split(",") if f.strip()
+            ]
         settings.forks = int(settings.forks)
         return settings
 
@@ -58,6 +64,15 @@ class Settings:
 
     def lab(self) -> Lab:
         return Lab(self.state, say=say, name=self.lab_name)
+
+    def lab_up(self, hosts: str | None = None, apt_cache: bool | None = None) -> Lab:
+        lab = self.lab()
+        lab.up(
+            hosts or self.lab_hosts,
+            apt_cache=self.lab_apt_cache if apt_cache is None else apt_cache,
+            image_frameworks=list(self.lab_image_frameworks),
+        )
+        return lab
 
 
 def _as_bool(value: Any) -> bool:

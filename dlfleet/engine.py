@@ -176,3 +176,35 @@ def ensure_apt_cacher(say: Say = _quiet, port: int = 3142) -> bool:
             return True
         time.sleep(0.5)
     raise DlfleetError(f"apt-cacher-ng did not start on port {port}")
+
+
+def has_cap_sys_resource() -> bool:
+    """Whether this machine may grant CAP_SYS_RESOURCE (containerd 1.2 on xenial needs it)."""
+    try:
+        for line in Path("/proc/self/status").read_text().splitlines():
+            if line.startswith("CapBnd:"):
+                return bool(int(line.split()[1], 16) & (1 << 24))
+    except OSError:
+        pass
+    return True
+
+
+def ensure_file_server(root: Path, bind: str, port: int, say: Say = _quiet) -> str:
+    """Serve a folder over HTTP (dlfleet.aptrepo serve) in the background; return its URL."""
+    url = f"http://{bind}:{port}/"
+    if port_open(bind, port):
+        return url
+    import sys
+
+    say(f"serving {root} on {url}")
+    log = open(root.parent / f"{root.name}-http.log", "ab")  # noqa: SIM115 - handed to the server
+    subprocess.Popen(  # runs on after we exit, like the apt cache
+        [sys.executable, "-m", "dlfleet.aptrepo", "serve", "--root", str(root),
+         "--bind", bind, "--port", str(port)],
+        stdout=log, stderr=log, stdin=subprocess.DEVNULL, start_new_session=True,
+    )  # fmt: skip
+    for _ in range(40):
+        if port_open(bind, port):
+            return url
+        time.sleep(0.25)
+    raise DlfleetError(f"the file server for {root} did not start on {url}")

@@ -36,6 +36,7 @@ LABEL = "io.dlfleet.lab"
 IMAGE_REPO = "dlfleet-lab"
 DEFAULT_NAME = "dlfleet-lab"
 APT_CACHE_PORT = 3142
+WHEELHOUSE_PORT = 8781
 RECIPE_DIR = Path(__file__).parent / "lab_recipes"
 
 UBUNTU = "http://archive.ubuntu.com/ubuntu"
@@ -401,7 +402,28 @@ class Lab:
             )
         return sorted(out, key=lambda h: h.name)
 
-    def up(self, spec: str, apt_cache: bool = True) -> list[LabHost]:
+    def image_sources(self, frameworks: list[str]) -> dict[str, Any]:
+        """What the lab's hosts build the cpu image from, prepared on this machine: the Debian 12
+        base as a saved archive, a wheelhouse of the locked wheels served over HTTP, the apt
+        cache. Returned as inventory variables of the dl_image role."""
+        from . import imagelock
+
+        base_ref, base_archive = self.base_archive(RECIPES["bookworm"])
+        wheels = imagelock.wheelhouse("cpu", frameworks, paths.cache_dir() / "wheelhouse" / "cpu")
+        gateway = self.gateway()
+        url = engine.ensure_file_server(wheels, gateway, WHEELHOUSE_PORT, self.say)
+        return {
+            "dl_image_profile": "cpu",
+            "dl_image_frameworks": frameworks,
+            "dl_image_base": base_ref,
+            "dl_image_base_archive": str(base_archive),
+            "dl_image_pip_find_links": url,
+            "dl_image_apt_proxy": f"http://{gateway}:{APT_CACHE_PORT}",
+        }
+
+    def up(
+        self, spec: str, apt_cache: bool = True, image_frameworks: list[str] | None = None
+    ) -> list[LabHost]:
         wanted = parse_hosts_spec(spec)  # validate before touching anything
         client = self.client
         if apt_cache:
@@ -421,7 +443,8 @@ class Lab:
                 self._ensure_host(client, f"{name}-{i}", name, images[name], pubkey)
         hosts = self.hosts()
         self._wait_ssh(hosts)
-        self.write_inventory(hosts, apt_cache)
+        extra = self.image_sources(image_frameworks) if image_frameworks is not None else {}
+        self.write_inventory(hosts, apt_cache, extra)
         return hosts
 
     def _ensure_host(self, client: Any, host: str, os_name: str, image: str, pubkey: bytes) -> None:
@@ -434,8 +457,14 @@ class Lab:
         except NotFound:
             pass
         self.say(f"starting lab host {host}")
-        volume = f"{cname}-docker"
-        client.volumes.create(volume, labels=self._labels("volume", **{f"{LABEL}.host": host}))
+        # The engine's state lives on volumes, not on the container's overlay root: overlayfs
+        # cannot stack on overlayfs (containerd's image store sits in /var/lib/containerd).
+        volumes = {
+            f"{cname}-docker": "/var/lib/docker",
+            f"{cname}-containerd": "/var/lib/containerd",
+        }
+        for volume in volumes:
+            client.volumes.create(volume, labels=self._labels("volume", **{f"{LABEL}.host": host}))
         container = client.containers.run(
             image,
             name=cname,
@@ -447,7 +476,7 @@ class Lab:
             cgroupns="host",
             volumes={
                 "/sys/fs/cgroup": {"bind": "/sys/fs/cgroup", "mode": "rw"},
-                volume: {"bind": "/var/lib/docker", "mode": "rw"},
+                **{name: {"bind": path, "mode": "rw"} for name, path in volumes.items()},
             },
             tmpfs={"/run": "", "/run/lock": "", "/tmp": ""},  # noqa: S108 - container paths
             network=self.name,
@@ -473,10 +502,17 @@ class Lab:
         if pending:
             raise DlfleetError(f"lab hosts without SSH after {timeout:.0f}s: {', '.join(pending)}")
 
-    def write_inventory(self, hosts: list[LabHost], apt_cache: bool = True) -> Path:
+    def write_inventory(
+        self, hosts: list[LabHost], apt_cache: bool = True, extra: dict[str, Any] | None = None
+    ) -> Path:
         groups: dict[str, dict[str, Any]] = {}
         for h in hosts:
             groups.setdefault(h.os, {"hosts": {}})["hosts"][h.name] = {"ansible_host": h.address}
+        if "xenial" in groups and not engine.has_cap_sys_resource():
+            # containerd 1.2 (xenial's docker.io) cannot start containers on a machine that
+            # denies CAP_SYS_RESOURCE: xenial lab hosts load the image but run no container
+            groups["xenial"]["vars"] = {"dl_image_smoke": False, "dl_containers_list": []}
+        builders = [h.name for h in hosts if h.os != "xenial"]
         lab_vars: dict[str, Any] = {
             "ansible_user": "root",
             "ansible_ssh_private_key_file": str(self.key),
@@ -486,7 +522,12 @@ class Lab:
             "dlfleet_lab": True,
             # Docker's and NVIDIA's repositories cannot be reached from a lab: distro sources
             "docker_install_source": "distro",
+            # one workspace per lab host, as the image's own user
+            "dl_containers_list": [{"name": "dl-lab", "uid": 1000, "gid": 1000}],
+            **(extra or {}),
         }
+        if extra and builders:
+            lab_vars["dl_image_build_host"] = builders[0]
         if apt_cache:
             lab_vars["apt_proxy_url"] = f"http://{self.gateway()}:{APT_CACHE_PORT}"
         inventory = {"all": {"children": {"lab": {"children": groups, "vars": lab_vars}}}}
@@ -506,7 +547,16 @@ class Lab:
                 c.start()
         hosts = self.hosts()
         self._wait_ssh([h for h in hosts if h.name in names])
-        self.write_inventory(hosts, apt_cache=engine.port_open("127.0.0.1", APT_CACHE_PORT))
+        self.refresh_inventory(hosts)
+
+    def refresh_inventory(self, hosts: list[LabHost]) -> None:
+        """Rewrite the inventory with new addresses, keeping the variables lab.up chose."""
+        old: dict[str, Any] = {}
+        if self.inventory_path.is_file():
+            inv = yaml.safe_load(self.inventory_path.read_text()) or {}
+            old = inv.get("all", {}).get("children", {}).get("lab", {}).get("vars", {})
+        extra = {k: v for k, v in old.items() if k.startswith("dl_image_")}
+        self.write_inventory(hosts, apt_cache="apt_proxy_url" in old, extra=extra)
 
     def down(self) -> list[str]:
         """Remove exactly the lab's containers, volumes and network (found by label)."""

@@ -6,6 +6,7 @@ through the shared apt cache. Run with `invoke test.e2e`.
 
 import os
 import subprocess
+import time
 
 import pytest
 
@@ -32,8 +33,8 @@ def settings(tmp_path_factory):
 
 
 def test_lab_provisions_and_second_run_changes_nothing(settings):
-    the_lab = settings.lab()
-    hosts = the_lab.up(settings.lab_hosts)
+    the_lab = settings.lab_up()
+    hosts = the_lab.hosts()
     assert {h.os for h in hosts} == {"xenial", "noble"}
     assert all(h.status == "running" and h.address for h in hosts)
 
@@ -58,6 +59,41 @@ def test_lab_provisions_and_second_run_changes_nothing(settings):
         )
         assert out.splitlines()[0] == "active"
         assert out.splitlines()[1][:2].isdigit()
+        # the image was built once (on noble) and loaded everywhere else
+        images = _ssh(
+            the_lab, host.name, "docker images --format '{{.Repository}}:{{.Tag}}' dlfleet/dl"
+        )
+        assert images.strip().startswith("dlfleet/dl:cpu-"), images
+
+    # the workspace answers on noble, and only with its token
+    noble = next(h for h in hosts if h.os == "noble")
+    for _ in range(60):
+        proc = subprocess.run(
+            [*the_lab.ssh_argv(noble.name), "python3 -"],
+            input=JUPYTER_PROBE, capture_output=True, text=True, timeout=60, check=False,
+        )  # fmt: skip
+        if proc.stdout.split() == ["403", "200"]:
+            break
+        time.sleep(2)
+    assert proc.stdout.split() == ["403", "200"], proc.stdout + proc.stderr
+
+
+JUPYTER_PROBE = """
+import urllib.error, urllib.request
+
+def status(url, headers={}):
+    try:
+        request = urllib.request.Request(url, headers=headers)
+        return urllib.request.urlopen(request, timeout=5).status
+    except urllib.error.HTTPError as exc:
+        return exc.code
+    except OSError:
+        return 0
+
+token = open("/etc/dlfleet/jupyter/dl-lab.token").read().strip()
+url = "http://127.0.0.1:8888/api/contents"
+print(status(url), status(url, {"Authorization": "token " + token}))
+"""
 
 
 def test_down_removes_exactly_the_lab(settings, docker_client):
