@@ -162,7 +162,7 @@ def containers_ps(c, inventory=None, limit=None):
     """Fleet-wide table of dlfleet's containers: host, name, image, status, ports, GPUs."""
     result = app.provision(
         _settings(c), inventory=inventory, limit=limit,
-        playbook="playbooks/containers_ps.yml", quiet=True,
+        playbook="playbooks/containers_ps.yml", quiet=True, keep=False,
     )  # fmt: skip
     app.console.print(app.containers_table(result))
 
@@ -214,6 +214,26 @@ def containers_restart(c, inventory=None, limit=None):
 def containers_rm(c, inventory=None, limit=None):
     """Remove the declared containers; shared folders and their data stay."""
     _set_state(c, "absent", inventory, limit)
+
+
+# -- report -------------------------------------------------------------------------
+@task(help=_FLEET_HELP)
+@user_errors
+def report(c, inventory=None, limit=None):
+    """Live fleet report: OS, engine, driver and GPUs, toolkit, image, containers, last run."""
+    from dlfleet import report as fleet_report
+    from dlfleet.runner import load_last_summary
+
+    settings = _settings(c)
+    last = load_last_summary(settings.state)
+    result = app.provision(
+        settings, inventory=inventory, limit=limit, playbook="playbooks/report.yml", quiet=True,
+        keep=False,
+    )  # fmt: skip
+    data = fleet_report.build(result, last)
+    app.console.print(fleet_report.table(data))
+    json_path, html_path = fleet_report.write(data, settings.state / "report")
+    app.say(f"written {json_path} and {html_path}")
 
 
 # -- docs ---------------------------------------------------------------------------
@@ -287,7 +307,7 @@ def test_all(c):
     app.say("all tests passed")
 
 
-ns = Collection(provision, demo, docs)
+ns = Collection(provision, demo, docs, report)
 ns.add_collection(
     Collection(
         "lab",

@@ -1,0 +1,66 @@
+"""The fleet report from a run's published data: table, JSON and HTML."""
+
+import json
+from datetime import datetime, timezone
+from pathlib import Path
+
+from rich.console import Console
+
+from dlfleet import report
+from dlfleet.runner import RunRequest, RunResult
+
+
+def result(data, hosts):
+    now = datetime.now(timezone.utc)
+    return RunResult(
+        request=RunRequest(playbook=Path("report.yml"), inventory=Path("inv")),
+        status="failed" if any(h.get("unreachable") for h in hosts.values()) else "successful",
+        rc=0,
+        started=now,
+        finished=now,
+        run_dir=Path("/nonexistent"),
+        hosts=hosts,
+        failures=[],
+        data={"report": data},
+    )
+
+
+def test_report_marks_unreachable_and_last_run(tmp_path):
+    noble = {
+        "os": "Ubuntu 24.04", "kernel": "6.8.0", "docker": "27.5.1", "runtimes": ["runc", "nvidia"],
+        "gpus": ["NVIDIA H200", "NVIDIA H200"], "driver": "580.159.04", "cuda": "13.0",
+        "toolkit": "1.17.8-1", "images": ["dlfleet/dl:gpu-0123456789ab"],
+        "containers": [["dl-alice", "Up 2 hours (healthy)", "8888"]],
+    }  # fmt: skip
+    run = result(
+        {"noble-1": noble},
+        {
+            "noble-1": {"ok": 9, "failed": 0, "unreachable": 0},
+            "xenial-1": {"ok": 0, "failed": 0, "unreachable": 1},
+        },
+    )
+    last = {
+        "failed_hosts": ["xenial-1"],
+        "hosts": {"noble-1": {}, "xenial-1": {}},
+        "finished": "2026-11-29T10:00:00",
+        "playbook": "/x/site.yml",
+    }
+    data = report.build(run, last)
+    assert data["hosts"]["noble-1"]["reachable"] is True
+    assert data["hosts"]["xenial-1"]["reachable"] is False
+    assert data["hosts"]["xenial-1"]["last_run"]["result"] == "failed"
+    assert data["hosts"]["noble-1"]["last_run"]["result"] == "ok"
+
+    console = Console(record=True, width=250)
+    console.print(report.table(data))
+    text = console.export_text()
+    assert "580.159.04 (CUDA 13.0), 2 GPU: NVIDIA H200" in text
+    assert "dl-alice Up 2 hours (healthy) :8888" in text
+    assert "unreachable or failed" in text
+
+    json_path, html_path = report.write(data, tmp_path)
+    assert json.loads(json_path.read_text())["hosts"]["noble-1"]["toolkit"] == "1.17.8-1"
+    page = html_path.read_text()
+    assert '<tr class="bad"><td>xenial-1</td>' in page
+    assert "dlfleet/dl:gpu-0123456789ab" in page
+    assert "<script" not in page and "http" not in page.split("<body>")[0]  # self-contained
