@@ -216,6 +216,40 @@ def containers_rm(c, inventory=None, limit=None):
     _set_state(c, "absent", inventory, limit)
 
 
+@task(
+    help={
+        "host": "Host the container runs on.",
+        "name": "Container name, e.g. dl-alice.",
+        "tail": "How many lines (default 100).",
+        "inventory": "Inventory (default: the configured one, else the lab's).",
+    }
+)
+@user_errors
+def containers_logs(c, host, name, tail=100, inventory=None):
+    """The last lines a container wrote."""
+    result = app.provision(
+        _settings(c), inventory=inventory, limit=host, playbook="playbooks/containers_logs.yml",
+        extra_vars=[f"dlfleet_container={name}", f"dlfleet_tail={int(tail)}"],
+        quiet=True, keep=False,
+    )  # fmt: skip
+    _exit_for(result)
+    print((result.data.get("logs") or {}).get(host, ""))
+
+
+@task(
+    help={
+        "host": "Host the container runs on.",
+        "name": "Container name, e.g. dl-alice.",
+        "inventory": "Inventory (default: the configured one, else the lab's).",
+    }
+)
+@user_errors
+def containers_exec(c, host, name, inventory=None):
+    """An interactive shell in a container (over SSH, with sudo where you are not root)."""
+    argv = app.ssh_target(_settings(c), inventory, host)
+    os.execvp(argv[0], [*argv, "sudo", "docker", "exec", "-it", name, "bash"])  # noqa: S606
+
+
 # -- report -------------------------------------------------------------------------
 @task(help=_FLEET_HELP)
 @user_errors
@@ -328,6 +362,8 @@ ns.add_collection(
         stop=containers_stop,
         restart=containers_restart,
         rm=containers_rm,
+        logs=containers_logs,
+        exec=containers_exec,
     )
 )
 ns.add_collection(

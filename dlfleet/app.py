@@ -284,3 +284,29 @@ def container_urls(result: RunResult) -> list[str]:
                     f"    tunnel: ssh -N -L {jp}:127.0.0.1:{jp} -L {tb}:127.0.0.1:{tb} {target}"
                 )
     return lines
+
+
+def ssh_target(settings: Settings, inventory: str | None, host: str) -> list[str]:
+    """ssh arguments (with -t) for a host of the inventory, from its Ansible variables."""
+    inv = resolve_inventory(settings, inventory)
+    lab = settings.lab()
+    if inv == lab.inventory_path:
+        return [*lab.ssh_argv(host)[:1], "-t", *lab.ssh_argv(host)[1:]]
+    from ansible.inventory.manager import InventoryManager
+    from ansible.parsing.dataloader import DataLoader
+    from ansible.vars.manager import VariableManager
+
+    loader = DataLoader()
+    manager = InventoryManager(loader=loader, sources=[str(inv)])
+    found = manager.get_host(host)
+    if found is None:
+        raise DlfleetError(f"no host {host!r} in {inv}")
+    hostvars = VariableManager(loader=loader, inventory=manager).get_vars(host=found)
+    argv = ["ssh", "-t"]
+    if hostvars.get("ansible_port"):
+        argv += ["-p", str(hostvars["ansible_port"])]
+    if hostvars.get("ansible_ssh_private_key_file"):
+        argv += ["-i", str(hostvars["ansible_ssh_private_key_file"])]
+    user = hostvars.get("ansible_user")
+    address = hostvars.get("ansible_host", host)
+    return [*argv, f"{user}@{address}" if user else address]

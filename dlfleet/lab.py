@@ -508,10 +508,15 @@ class Lab:
         groups: dict[str, dict[str, Any]] = {}
         for h in hosts:
             groups.setdefault(h.os, {"hosts": {}})["hosts"][h.name] = {"ansible_host": h.address}
-        if "xenial" in groups and not engine.has_cap_sys_resource():
-            # containerd 1.2 (xenial's docker.io) cannot start containers on a machine that
-            # denies CAP_SYS_RESOURCE: xenial lab hosts load the image but run no container
-            groups["xenial"]["vars"] = {"dl_image_smoke": False, "dl_containers_list": []}
+        if not engine.has_cap_sys_resource():
+            # Sandboxed machines (no CAP_SYS_RESOURCE): containerd 1.2 (xenial's docker.io)
+            # cannot start containers, so xenial lab hosts load the image but run none; and
+            # docker.io 29 (noble-updates) cannot network nested containers, so noble lab
+            # hosts keep noble's own 24.0.7.
+            if "xenial" in groups:
+                groups["xenial"]["vars"] = {"dl_image_smoke": False, "dl_containers_list": []}
+            if "noble" in groups:
+                groups["noble"]["vars"] = {"docker_version": "24.0.7"}
         builders = [h.name for h in hosts if h.os != "xenial"]
         lab_vars: dict[str, Any] = {
             "ansible_user": "root",
