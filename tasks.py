@@ -250,6 +250,49 @@ def containers_exec(c, host, name, inventory=None):
     os.execvp(argv[0], [*argv, "sudo", "docker", "exec", "-it", name, "bash"])  # noqa: S606
 
 
+# -- image --------------------------------------------------------------------------
+@task(help=_FLEET_HELP)
+@user_errors
+def image_build(c, inventory=None, limit=None):
+    """Build the deep-learning image where needed and distribute it (dl_image_distribution)."""
+    _exit_for(app.provision(_settings(c), inventory=inventory, limit=limit, tags=["dl_image"]))
+
+
+@task(help={**_FLEET_HELP, "registry": "Registry host[:port] to push to and pull from."})
+@user_errors
+def image_push(c, registry, inventory=None, limit=None):
+    """Build once, push to a registry, and have every host pull from it."""
+    result = app.provision(
+        _settings(c), inventory=inventory, limit=limit, tags=["dl_image"],
+        extra_vars=["dl_image_distribution=registry", f"dl_image_registry={registry}"],
+    )  # fmt: skip
+    _exit_for(result)
+
+
+@task(help=_FLEET_HELP)
+@user_errors
+def image_ls(c, inventory=None, limit=None):
+    """The deep-learning images on every host: tag, size, id."""
+    result = app.provision(
+        _settings(c), inventory=inventory, limit=limit, playbook="playbooks/images_ls.yml",
+        quiet=True, keep=False,
+    )  # fmt: skip
+    app.console.print(app.images_table(result))
+    _exit_for(result)
+
+
+@task(help={"flavour": "cpu or gpu (default: both)."})
+@user_errors
+def image_lock(c, flavour=None):
+    """Resolve the image's lock files again (needs uv; commit the result)."""
+    from dlfleet import imagelock
+
+    for path in [
+        p for f in ([flavour] if flavour else sorted(imagelock.FLAVOURS)) for p in imagelock.lock(f)
+    ]:
+        app.say(f"wrote {path}")
+
+
 # -- report -------------------------------------------------------------------------
 @task(help=_FLEET_HELP)
 @user_errors
@@ -352,6 +395,9 @@ ns.add_collection(
         stop=lab_stop,
         start=lab_start,
     )
+)
+ns.add_collection(
+    Collection("image", build=image_build, push=image_push, ls=image_ls, lock=image_lock)
 )
 ns.add_collection(
     Collection(

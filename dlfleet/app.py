@@ -310,3 +310,17 @@ def ssh_target(settings: Settings, inventory: str | None, host: str) -> list[str
     user = hostvars.get("ansible_user")
     address = hostvars.get("ansible_host", host)
     return [*argv, f"{user}@{address}" if user else address]
+
+
+def images_table(result: RunResult) -> Table:
+    table = Table(title="dlfleet images", title_justify="left")
+    for column in ("host", "image", "size", "id"):
+        table.add_column(column)
+    for host, rows in sorted((result.data.get("images") or {}).items()):
+        for tags, size, image_id in rows:
+            table.add_row(
+                host, ", ".join(tags or ["<none>"]), f"{size / 1e9:.2f} GB", image_id[7:19]
+            )
+    for host in result.failed_hosts:
+        table.add_row(host, "[red]unreachable or failed[/]", "", "")
+    return table
