@@ -8,6 +8,7 @@ the control machine). The lab writes an Ansible inventory that groups hosts by O
 
 from __future__ import annotations
 
+import contextlib
 import hashlib
 import io
 import ipaddress
@@ -260,7 +261,18 @@ class Lab:
             )
         image.tag(f"{IMAGE_REPO}/{recipe.name}", "latest")
         self.say(f"built {recipe.image} in {time.monotonic() - started:.0f}s")
+        self._prune_superseded(recipe)
         return recipe.image
+
+    def _prune_superseded(self, recipe: Recipe) -> None:
+        """Drop images of this OS built from older recipes (unless a container still uses them)."""
+        current = recipe.digest()
+        for repo in (f"{IMAGE_REPO}/{recipe.name}", f"{IMAGE_REPO}/{recipe.name}-rootfs"):
+            for image in self.client.images.list(name=repo):
+                for tag in image.tags:
+                    if tag.rsplit(":", 1)[-1] not in (current, "latest"):
+                        with contextlib.suppress(APIError):  # in use: leave it
+                            self.client.images.remove(tag)
 
     def rootfs_image(self, recipe: Recipe) -> str:
         """The plain debootstrap image of a recipe (no systemd setup): a base for other images."""

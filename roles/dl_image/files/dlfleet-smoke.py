@@ -137,10 +137,14 @@ CHECKS = {
 }
 
 
+# always in a dlfleet image, whatever frameworks were selected
+BASE = ["numpy", "scipy", "pandas", "matplotlib", "jupyterlab", "tensorboard"]
+
+
 def frameworks_from_label():
     try:
         with open("/etc/dlfleet/image.json") as fh:
-            return json.load(fh)["frameworks"]
+            return BASE + json.load(fh)["frameworks"]
     except (OSError, KeyError, ValueError):
         return sorted(CHECKS)
 
