@@ -1,7 +1,9 @@
-"""End to end: a lab of real systemd hosts, provisioned twice, then torn down.
+"""End to end: the main job on a lab of real systemd hosts, with one host down at first.
 
-Slow (minutes): it installs the Docker engine on each lab host from the real archives,
-through the shared apt cache. Run with `invoke test.e2e`.
+Slow (minutes): it installs the Docker engine on each lab host from the real archives through
+the shared apt cache, ships the deep-learning image and starts the workspaces. The tests run
+in order on one lab: check mode on fresh hosts, a run with one host stopped, --retry-failed
+once it is back, a no-change run, the outcome, and teardown. Run with `invoke test.e2e`.
 """
 
 import os
@@ -10,12 +12,14 @@ import time
 
 import pytest
 
-from dlfleet import app, engine
+from dlfleet import app, engine, report
 from dlfleet.lab import LABEL
+from dlfleet.runner import load_last_summary
 
 pytestmark = pytest.mark.e2e
 
 LAB = "dlfleet-e2e"
+DOWN = "bookworm-1"  # the host that is stopped during the first run
 
 
 @pytest.fixture(scope="module")
@@ -24,7 +28,7 @@ def settings(tmp_path_factory):
     s = app.Settings(
         state_dir=str(tmp_path_factory.mktemp("state")),
         lab_name=LAB,
-        lab_hosts=os.environ.get("DLFLEET_E2E_HOSTS", "xenial=1,noble=1"),
+        lab_hosts=os.environ.get("DLFLEET_E2E_HOSTS", "xenial=1,noble=1,bookworm=1"),
     )
     the_lab = s.lab()
     the_lab.down()  # a lab left over by an interrupted run
@@ -32,25 +36,51 @@ def settings(tmp_path_factory):
     the_lab.down()
 
 
-def test_lab_provisions_and_second_run_changes_nothing(settings):
+@pytest.fixture(scope="module")
+def hosts(settings):
     the_lab = settings.lab_up()
-    hosts = the_lab.hosts()
-    assert {h.os for h in hosts} == {"xenial", "noble"}
-    assert all(h.status == "running" and h.address for h in hosts)
+    found = the_lab.hosts()
+    assert {h.os for h in found} == {"xenial", "noble", "bookworm"}
+    assert all(h.status == "running" and h.address for h in found)
+    return found
 
-    # provision --check on fresh hosts completes and changes nothing
+
+def test_check_mode_on_fresh_hosts_changes_nothing(settings, hosts):
     checked = app.provision(settings, check=True)
     assert checked.ok, checked.failures
-    assert _engine_missing(the_lab, hosts)
+    assert _engine_missing(settings.lab(), hosts)
 
+
+def test_a_stopped_host_does_not_stop_the_others(settings, hosts):
+    settings.lab().stop([DOWN])
     first = app.provision(settings)
-    assert first.ok, first.failures
-    assert set(first.hosts) == {h.name for h in hosts}
+    assert not first.ok
+    assert first.failed_hosts == [DOWN]
+    for host in {h.name for h in hosts} - {DOWN}:
+        assert first.hosts[host]["failed"] == 0 and first.hosts[host]["unreachable"] == 0
 
-    second = app.provision(settings)
-    assert second.ok, second.failures
-    assert {h: s["changed"] for h, s in second.hosts.items()} == dict.fromkeys(first.hosts, 0)
+    seen = report.build(_report_run(settings), load_last_summary(settings.state))
+    assert seen["hosts"][DOWN]["reachable"] is False
+    assert seen["hosts"][DOWN]["last_run"]["result"] == "failed"
+    assert seen["hosts"]["noble-1"]["docker"].startswith("24.0.7")
+    assert any(name == "dl-lab" for name, *_ in seen["hosts"]["noble-1"]["containers"])
 
+
+def test_retry_failed_finishes_the_job(settings, hosts):
+    settings.lab().start([DOWN])
+    retried = app.provision(settings, retry_failed=True)
+    assert retried.ok, retried.failures
+    assert set(retried.hosts) == {DOWN}
+
+
+def test_second_run_changes_nothing(settings, hosts):
+    again = app.provision(settings)
+    assert again.ok, again.failures
+    assert {h: s["changed"] for h, s in again.hosts.items()} == {h.name: 0 for h in hosts}
+
+
+def test_engine_image_and_workspaces_everywhere(settings, hosts):
+    the_lab = settings.lab()
     for host in hosts:
         out = _ssh(
             the_lab,
@@ -59,23 +89,27 @@ def test_lab_provisions_and_second_run_changes_nothing(settings):
         )
         assert out.splitlines()[0] == "active"
         assert out.splitlines()[1][:2].isdigit()
-        # the image was built once (on noble) and loaded everywhere else
+        # the image was built once and loaded everywhere else
         images = _ssh(
             the_lab, host.name, "docker images --format '{{.Repository}}:{{.Tag}}' dlfleet/dl"
         )
         assert images.strip().startswith("dlfleet/dl:cpu-"), images
 
-    # the workspace answers on noble, and only with its token
-    noble = next(h for h in hosts if h.os == "noble")
-    for _ in range(60):
-        proc = subprocess.run(
-            [*the_lab.ssh_argv(noble.name), "python3 -"],
-            input=JUPYTER_PROBE, capture_output=True, text=True, timeout=60, check=False,
-        )  # fmt: skip
-        if proc.stdout.split() == ["403", "200"]:
-            break
-        time.sleep(2)
-    assert proc.stdout.split() == ["403", "200"], proc.stdout + proc.stderr
+    # each workspace that can run here answers, and only with its token
+    for host in (h for h in hosts if h.os != "xenial"):
+        for _ in range(60):
+            proc = subprocess.run(
+                [*the_lab.ssh_argv(host.name), "python3 -"],
+                input=JUPYTER_PROBE, capture_output=True, text=True, timeout=60, check=False,
+            )  # fmt: skip
+            if proc.stdout.split() == ["403", "200"]:
+                break
+            time.sleep(2)
+        assert proc.stdout.split() == ["403", "200"], host.name + proc.stdout + proc.stderr
+
+
+def _report_run(settings):
+    return app.provision(settings, playbook="playbooks/report.yml", quiet=True, keep=False)
 
 
 JUPYTER_PROBE = """

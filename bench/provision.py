@@ -1,0 +1,129 @@
+#!/usr/bin/env python3
+"""Provisioning speed on the lab, printed as tables with ratios (a benchmark, not a test).
+
+    python bench/provision.py scaling [--sizes 1,2,4,8] [--tags docker]
+    python bench/provision.py levers  [--hosts noble=2] [--tags docker]
+
+scaling: for each lab size, the first run and a no-change run of playbooks/site.yml, with
+the ratio to one host. levers: the same no-change run with dlfleet's speed levers off
+(no SSH pipelining, no ControlPersist, no fact cache) and on, side by side.
+Each measurement uses a fresh lab named dlfleet-bench; numbers vary with the machine's load.
+"""
+
+from __future__ import annotations
+
+import argparse
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
+
+from rich.console import Console  # noqa: E402
+from rich.table import Table  # noqa: E402
+
+from dlfleet import app  # noqa: E402
+from dlfleet.runner import RunRequest, run_playbook  # noqa: E402
+
+# Minimal fact gathering is written into the playbooks (gather_subset: min) and stays on.
+LEVERS_OFF = {
+    "ANSIBLE_PIPELINING": "False",
+    "ANSIBLE_SSH_ARGS": "-o ControlMaster=no",
+    "ANSIBLE_CACHE_PLUGIN": "memory",
+}
+
+
+def provision(
+    settings: app.Settings, tags: list[str], envvars: dict[str, str] | None = None
+) -> float:
+    lab = settings.lab()
+    request = RunRequest(
+        playbook=Path(app.paths.PLAYBOOKS / "site.yml"),
+        inventory=lab.inventory_path,
+        tags=tuple(tags),
+        envvars=envvars or {},
+        forks=settings.forks,
+    )
+    started = time.monotonic()
+    result = run_playbook(request, state=settings.state, keep=False)
+    seconds = time.monotonic() - started
+    if not result.ok:
+        raise SystemExit(f"run failed on {result.failed_hosts}: {result.failures[:1]}")
+    return seconds
+
+
+def fresh_lab(spec: str, state: str) -> app.Settings:
+    settings = app.Settings(state_dir=state, lab_name="dlfleet-bench", lab_hosts=spec)
+    settings.lab().down()
+    settings.lab_up()
+    return settings
+
+
+def scaling(sizes: list[int], tags: list[str]) -> None:
+    rows = []
+    for n in sizes:
+        with tempfile.TemporaryDirectory() as state:
+            settings = fresh_lab(f"noble={n}", state)
+            try:
+                first = provision(settings, tags)
+                again = provision(settings, tags)
+            finally:
+                settings.lab().down()
+        rows.append((n, first, again))
+        print(f"{n} host(s): first {first:.1f}s, no-change {again:.1f}s", flush=True)
+    base_first, base_again = rows[0][1], rows[0][2]
+    table = Table(title=f"Converge time by lab size (tags: {','.join(tags) or 'all'})")
+    for column in ("hosts", "first run", "ratio", "no-change run", "ratio"):
+        table.add_column(column, justify="right")
+    for n, first, again in rows:
+        table.add_row(
+            str(n),
+            f"{first:.1f}s",
+            f"{first / base_first:.2f}x",
+            f"{again:.1f}s",
+            f"{again / base_again:.2f}x",
+        )
+    Console().print(table)
+
+
+def levers(spec: str, tags: list[str], repeats: int) -> None:
+    with tempfile.TemporaryDirectory() as state:
+        settings = fresh_lab(spec, state)
+        try:
+            provision(settings, tags)  # converge once, then measure no-change runs
+            off = [provision(settings, tags, LEVERS_OFF) for _ in range(repeats)]
+            on = [provision(settings, tags) for _ in range(repeats)]
+        finally:
+            settings.lab().down()
+    off_s, on_s = sorted(off)[len(off) // 2], sorted(on)[len(on) // 2]
+    table = Table(
+        title=f"No-change run on {spec}, median of {repeats} (tags: {','.join(tags) or 'all'})"
+    )
+    for column in ("speed levers", "seconds", "ratio to off"):
+        table.add_column(column, justify="right")
+    table.add_row("off", f"{off_s:.1f}", "1.00x")
+    table.add_row("on", f"{on_s:.1f}", f"{on_s / off_s:.2f}x")
+    Console().print(table)
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
+    sub = parser.add_subparsers(dest="mode", required=True)
+    sc = sub.add_parser("scaling")
+    sc.add_argument("--sizes", default="1,2,4,8")
+    sc.add_argument("--tags", default="")
+    lv = sub.add_parser("levers")
+    lv.add_argument("--hosts", default="noble=2")
+    lv.add_argument("--tags", default="")
+    lv.add_argument("--repeats", type=int, default=3)
+    args = parser.parse_args()
+    tags = [t for t in args.tags.split(",") if t]
+    if args.mode == "scaling":
+        scaling([int(n) for n in args.sizes.split(",")], tags)
+    else:
+        levers(args.hosts, tags, args.repeats)
+
+
+if __name__ == "__main__":
+    main()
