@@ -529,6 +529,10 @@ class Lab:
                 groups["xenial"]["vars"] = {"dl_image_smoke": False, "dl_containers_list": []}
             if "noble" in groups:
                 groups["noble"]["vars"] = {"docker_version": "24.0.7"}
+            # nor may containers raise their memlock limit there
+            sandbox_vars = {"dl_containers_ulimits": ["stack:67108864:67108864"]}
+        else:
+            sandbox_vars = {}
         builders = [h.name for h in hosts if h.os != "xenial"]
         lab_vars: dict[str, Any] = {
             "ansible_user": "root",
@@ -542,6 +546,7 @@ class Lab:
             # one workspace per lab host, as the image's own user
             "dl_containers_list": [{"name": "dl-lab", "uid": 1000, "gid": 1000}],
             **(extra or {}),
+            **sandbox_vars,
         }
         if extra and builders:
             lab_vars["dl_image_build_host"] = builders[0]

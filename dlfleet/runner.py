@@ -147,6 +147,10 @@ def failure_from_event(data: Mapping[str, Any], unreachable: bool = False) -> Fa
     """One line a person can act on, from a failed or unreachable event."""
     res = data.get("res") or {}
     msg = str(res.get("msg") or res.get("stderr") or res.get("module_stderr") or "")
+    if res.get("results") and msg.startswith("One or more items failed"):  # loops: first item's
+        failed = [r for r in res["results"] if isinstance(r, dict) and r.get("failed")]
+        if failed:
+            msg = f"{msg}: {failed[0].get('msg') or failed[0].get('stderr') or ''}"
     if res.get("argument_errors"):  # role argument specs: the errors say which variable
         msg = "; ".join(str(e) for e in res["argument_errors"])
     if res.get("_ansible_no_log") or res.get("censored"):
