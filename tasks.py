@@ -141,11 +141,18 @@ def lab_start(c, host):
 @task(help={"hosts": "Lab hosts (default from invoke.yaml: xenial=1,noble=1)."})
 @user_errors
 def demo(c, hosts=None):
-    """The main job on the built-in default: bring up the lab and provision it."""
+    """The main job on the built-in default: lab up, full provisioning, report, Jupyter URLs."""
     settings = _settings(c)
     lab = settings.lab_up(hosts)
     app.console.print(app.lab_status_table(lab))
     result = app.provision(settings, inventory=str(lab.inventory_path))
+    _show_report(settings, inventory=str(lab.inventory_path))
+    urls = app.provision(
+        settings, inventory=str(lab.inventory_path), playbook="playbooks/containers_url.yml",
+        quiet=True, keep=False,
+    )  # fmt: skip
+    for line in app.container_urls(urls):
+        print(line)
     _exit_for(result)
 
 
@@ -298,10 +305,13 @@ def image_lock(c, flavour=None):
 @user_errors
 def report(c, inventory=None, limit=None):
     """Live fleet report: OS, engine, driver and GPUs, toolkit, image, containers, last run."""
+    _show_report(_settings(c), inventory=inventory, limit=limit)
+
+
+def _show_report(settings, inventory=None, limit=None):
     from dlfleet import report as fleet_report
     from dlfleet.runner import load_last_summary
 
-    settings = _settings(c)
     last = load_last_summary(settings.state)
     result = app.provision(
         settings, inventory=inventory, limit=limit, playbook="playbooks/report.yml", quiet=True,
@@ -310,7 +320,7 @@ def report(c, inventory=None, limit=None):
     data = fleet_report.build(result, last)
     app.console.print(fleet_report.table(data))
     json_path, html_path = fleet_report.write(data, settings.state / "report")
-    app.say(f"written {json_path} and {html_path}")
+    app.say(f"report written to {json_path} and {html_path}")
 
 
 # -- docs ---------------------------------------------------------------------------
