@@ -119,49 +119,51 @@ class Signer:
         (release.parent / "Release.gpg").write_bytes(detached)
 
 
+def _write_index(
+    debs: list[Path], pool: Path, filename_prefix: str, index_dir: Path, release: Path,
+    release_fields: list[str], index_rel: str, signer: Signer,
+) -> None:  # fmt: skip
+    """Copy the .debs into pool, write Packages(.gz) into index_dir and a signed Release whose
+    checksums name the index files as index_rel/Packages(.gz)."""
+    pool.mkdir(parents=True, exist_ok=True)
+    index_dir.mkdir(parents=True, exist_ok=True)
+    entries = []
+    for deb in debs:
+        target = pool / deb.name
+        if deb != target:
+            target.write_bytes(deb.read_bytes())
+        data = target.read_bytes()
+        h = _hashes(data)
+        entries.append(
+            f"{_control(target)}\nFilename: {filename_prefix}{deb.name}\nSize: {len(data)}\n"
+            f"MD5sum: {h['MD5Sum']}\nSHA256: {h['SHA256']}\n"
+        )
+    packages = "\n".join(entries).encode()
+    files = {"Packages": packages, "Packages.gz": gzip.compress(packages, mtime=0)}
+    lines = ["Origin: dlfleet-test", "Label: dlfleet-test", *release_fields]
+    lines.append("Date: Thu, 01 Jan 2026 00:00:00 UTC")
+    for name, data in files.items():
+        (index_dir / name).write_bytes(data)
+    for algo in ("MD5Sum", "SHA256"):
+        lines.append(f"{algo}:")
+        for name, data in files.items():
+            lines.append(f" {_hashes(data)[algo]} {len(data)} {index_rel}{name}")
+    release.write_text("\n".join(lines) + "\n")
+    signer.sign(release)
+
+
 def build_repo(root: Path, suites: dict[str, list[Path]], component: str, signer: Signer) -> Path:
     """Write dists/<suite>/ and pool/ under root for the given .debs; return the key file."""
     signer.ensure_key()
     for suite, debs in suites.items():
-        pool = root / "pool" / suite
-        pool.mkdir(parents=True, exist_ok=True)
-        entries = []
-        for deb in debs:
-            target = pool / deb.name
-            if deb != target:
-                target.write_bytes(deb.read_bytes())
-            data = target.read_bytes()
-            h = _hashes(data)
-            entries.append(
-                f"{_control(target)}\nFilename: pool/{suite}/{deb.name}\nSize: {len(data)}\n"
-                f"MD5sum: {h['MD5Sum']}\nSHA256: {h['SHA256']}\n"
-            )
         dist = root / "dists" / suite
-        binary = dist / component / "binary-amd64"
-        binary.mkdir(parents=True, exist_ok=True)
-        packages = "\n".join(entries).encode()
-        (binary / "Packages").write_bytes(packages)
-        (binary / "Packages.gz").write_bytes(gzip.compress(packages, mtime=0))
-        lines = [
-            "Origin: dlfleet-test",
-            "Label: dlfleet-test",
-            f"Suite: {suite}",
-            f"Codename: {suite}",
-            "Architectures: amd64",
-            f"Components: {component}",
-            "Date: Thu, 01 Jan 2026 00:00:00 UTC",
-        ]
-        files = {
-            f"{component}/binary-amd64/{name}": (binary / name).read_bytes()
-            for name in ("Packages", "Packages.gz")
-        }
-        for algo in ("MD5Sum", "SHA256"):
-            lines.append(f"{algo}:")
-            for rel, data in files.items():
-                lines.append(f" {_hashes(data)[algo]} {len(data)} {rel}")
-        release = dist / "Release"
-        release.write_text("\n".join(lines) + "\n")
-        signer.sign(release)
+        _write_index(
+            debs, root / "pool" / suite, f"pool/{suite}/", dist / component / "binary-amd64",
+            dist / "Release",
+            [f"Suite: {suite}", f"Codename: {suite}", "Architectures: amd64",
+             f"Components: {component}"],
+            f"{component}/binary-amd64/", signer,
+        )  # fmt: skip
     key = root / "gpg"
     key.write_bytes(signer.public_key())
     return key
@@ -171,29 +173,7 @@ def build_flat_repo(directory: Path, debs: list[Path], signer: Signer) -> None:
     """A flat repository (``Suites: /`` in deb822): Packages and Release beside the .debs,
     the layout of NVIDIA's libnvidia-container and CUDA repositories."""
     signer.ensure_key()
-    directory.mkdir(parents=True, exist_ok=True)
-    entries = []
-    for deb in debs:
-        target = directory / deb.name
-        target.write_bytes(deb.read_bytes())
-        data = target.read_bytes()
-        h = _hashes(data)
-        entries.append(
-            f"{_control(target)}\nFilename: ./{deb.name}\nSize: {len(data)}\n"
-            f"MD5sum: {h['MD5Sum']}\nSHA256: {h['SHA256']}\n"
-        )
-    packages = "\n".join(entries).encode()
-    (directory / "Packages").write_bytes(packages)
-    (directory / "Packages.gz").write_bytes(gzip.compress(packages, mtime=0))
-    lines = ["Origin: dlfleet-test", "Label: dlfleet-test", "Date: Thu, 01 Jan 2026 00:00:00 UTC"]
-    for algo in ("MD5Sum", "SHA256"):
-        lines.append(f"{algo}:")
-        for name in ("Packages", "Packages.gz"):
-            data = (directory / name).read_bytes()
-            lines.append(f" {_hashes(data)[algo]} {len(data)} {name}")
-    release = directory / "Release"
-    release.write_text("\n".join(lines) + "\n")
-    signer.sign(release)
+    _write_index(debs, directory, "./", directory, directory / "Release", [], "", signer)
 
 
 def build_from_spec(spec_path: Path, root: Path, gnupg_home: Path) -> list[Path]:
