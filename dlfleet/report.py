@@ -65,8 +65,13 @@ def _cells(host: str, r: dict[str, Any], markup: bool) -> list[str]:
     gpu_text = f"{driver} (CUDA {r['cuda']})" if r.get("cuda") else driver
     gpu_text += f", {len(gpus)} GPU: {', '.join(sorted(set(gpus)))}" if gpus else ", no GPU"
     containers = "; ".join(
-        f"{name} {status}" + (f" :{port}" if port else "")
-        for name, status, port in r.get("containers") or []
+        f"{labels.get('io.dlfleet.container', '?')} {status}"
+        + (
+            f" :{labels['io.dlfleet.jupyter_port']}"
+            if labels.get("io.dlfleet.jupyter_port")
+            else ""
+        )
+        for labels, status in r.get("containers") or []
     )
     return [
         host,

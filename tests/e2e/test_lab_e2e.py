@@ -63,7 +63,10 @@ def test_a_stopped_host_does_not_stop_the_others(settings, hosts):
     assert seen["hosts"][DOWN]["reachable"] is False
     assert seen["hosts"][DOWN]["last_run"]["result"] == "failed"
     assert seen["hosts"]["noble-1"]["docker"].startswith("24.0.7")
-    assert any(name == "dl-lab" for name, *_ in seen["hosts"]["noble-1"]["containers"])
+    assert any(
+        labels["io.dlfleet.container"] == "dl-lab"
+        for labels, _ in seen["hosts"]["noble-1"]["containers"]
+    )
 
 
 def test_retry_failed_finishes_the_job(settings, hosts):

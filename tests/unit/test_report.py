@@ -30,7 +30,7 @@ def test_report_marks_unreachable_and_last_run(tmp_path):
         "os": "Ubuntu 24.04", "kernel": "6.8.0", "docker": "27.5.1", "runtimes": ["runc", "nvidia"],
         "gpus": ["NVIDIA H200", "NVIDIA H200"], "driver": "580.159.04", "cuda": "13.0",
         "toolkit": "1.17.8-1", "images": ["dlfleet/dl:gpu-0123456789ab"],
-        "containers": [["dl-alice", "Up 2 hours (healthy)", "8888"]],
+        "containers": [[{"io.dlfleet.container": "dl-alice", "io.dlfleet.jupyter_port": "8888"}, "Up 2 hours (healthy)"]],
     }  # fmt: skip
     run = result(
         {"noble-1": noble},

@@ -25,6 +25,10 @@ lab)
         echo "  set JUPYTER_TOKEN or JUPYTER_PASSWORD_HASH" >&2
         exit 64
     fi
+    # TensorBoard reads the shared folder's logs/ (kept on the host) when there is one
+    if [ -z "${TENSORBOARD_LOGDIR:-}" ] && [ -d /workspace/shared ] && [ -w /workspace/shared ]; then
+        TENSORBOARD_LOGDIR=/workspace/shared/logs
+    fi
     logdir="${TENSORBOARD_LOGDIR:-/workspace/logs}"
     mkdir -p "$logdir"
     tensorboard --logdir "$logdir" --host 0.0.0.0 --port 6006 >/tmp/tensorboard.log 2>&1 &
