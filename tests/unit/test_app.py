@@ -183,6 +183,11 @@ def test_bad_input_is_one_clear_line(args, message, tmp_path):
     assert not (tmp_path / "runs").exists()
 
 
+def test_settings_take_frameworks_as_a_comma_list():
+    s = app.Settings.from_config({"lab": {"image_frameworks": "torch, sklearn"}})
+    assert s.lab_image_frameworks == ["torch", "sklearn"]
+
+
 def test_env_overrides_configured_inventory(tmp_path):
     proc = invoke("provision", env={"INVOKE_DLFLEET_INVENTORY": str(tmp_path / "env-inv.yml")})
     assert proc.returncode == 2
