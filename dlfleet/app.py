@@ -19,7 +19,8 @@ from .errors import DlfleetError
 from .lab import DEFAULT_NAME, Lab
 from .runner import RunRequest, RunResult, load_last_summary, parse_extravars, run_playbook
 
-console = Console(highlight=False, soft_wrap=True)
+# Logs (CI, pipes) get wide tables instead of 80-column wrapping.
+console = Console(highlight=False, soft_wrap=True, width=None if sys.stdout.isatty() else 160)
 
 
 def say(message: str) -> None:
