@@ -1,0 +1,117 @@
+"""The image's Dockerfile renders for every profile, as the role renders it (no build here:
+the gpu profile's CUDA base cannot be pulled on the test machines)."""
+
+import sys
+import textwrap
+
+import pytest
+import yaml
+
+from dlfleet import imagelock, paths
+from dlfleet.runner import RunRequest, run_playbook
+
+TEMPLATE = paths.ROLES / "dl_image" / "templates" / "Dockerfile.j2"
+
+
+@pytest.fixture(scope="module")
+def inventory(tmp_path_factory):
+    path = tmp_path_factory.mktemp("inv") / "inventory.yml"
+    host = {"ansible_connection": "local", "ansible_python_interpreter": sys.executable}
+    path.write_text(yaml.safe_dump({"all": {"hosts": {"control": host}}}))
+    return path
+
+
+def render(tmp_path, inventory, profile):
+    out = tmp_path / f"Dockerfile.{profile}"
+    book = tmp_path / "render.yml"
+    book.write_text(
+        textwrap.dedent(
+            f"""\
+            - hosts: all
+              gather_facts: false
+              vars:
+                dl_image_profile: {profile}
+              tasks:
+                - ansible.builtin.include_role:
+                    name: dl_image
+                    tasks_from: name
+                    public: true
+                - ansible.builtin.copy:
+                    dest: "{out}"
+                    content: "{{{{ lookup('ansible.builtin.template', '{TEMPLATE}') }}}}"
+                    mode: "0644"
+            """
+        )
+    )
+    result = run_playbook(RunRequest(playbook=book, inventory=inventory), state=tmp_path / "s")
+    assert result.ok, result.failures
+    return out.read_text()
+
+
+@pytest.mark.parametrize(
+    ("profile", "base", "cuda", "frameworks"),
+    [
+        (
+            "gpu",
+            "nvidia/cuda:13.0.1-cudnn-runtime-ubuntu24.04",
+            "13.0",
+            ["torch", "tensorflow", "keras", "jax", "sklearn", "opencv"],
+        ),
+        (
+            "cpu",
+            "debian:bookworm-slim",
+            "",
+            ["torch", "tensorflow", "keras", "jax", "sklearn", "opencv"],
+        ),
+        (
+            "classic",
+            "nvidia/cuda:13.0.1-cudnn-runtime-ubuntu24.04",
+            "13.0",
+            ["tensorflow", "keras", "sklearn", "opencv"],
+        ),
+    ],
+)
+def test_dockerfile_renders_for_each_profile(tmp_path, inventory, profile, base, cuda, frameworks):
+    text = render(tmp_path, inventory, profile)
+    lines = [line for line in text.splitlines() if line and not line.startswith("#")]
+    assert lines[0] == f"FROM {base}"
+    installs = [line for line in lines if line.startswith("RUN pip install")]
+    assert [i.rsplit("/", 1)[-1] for i in installs] == [
+        "base.txt",
+        *[f"{f}.txt" for f in frameworks],
+    ]
+    assert all("--require-hashes" in i and "--no-deps" in i for i in installs)
+    assert f'io.dlfleet.cuda="{cuda}"' in text
+    assert f'io.dlfleet.frameworks="{",".join(frameworks)}"' in text
+    assert "USER 1000:1000" in lines
+    assert lines[-1] == 'CMD ["lab"]'
+    # every instruction is one Docker knows; continuation lines end with a backslash
+    known = {
+        "FROM",
+        "ARG",
+        "ENV",
+        "RUN",
+        "COPY",
+        "LABEL",
+        "USER",
+        "WORKDIR",
+        "EXPOSE",
+        "ENTRYPOINT",
+        "CMD",
+    }
+    continued = False
+    for line in lines:
+        if not continued:
+            assert line.split()[0] in known, line
+        continued = line.rstrip().endswith("\\")
+
+
+def test_every_lock_layer_of_a_flavour_agrees():
+    for flavour in imagelock.FLAVOURS:
+        seen = {}
+        for layer in imagelock.layers(flavour):
+            for name, version in imagelock.pins(
+                imagelock.locks_dir(flavour) / f"{layer}.txt"
+            ).items():
+                assert seen.setdefault(name, version) == version, f"{flavour}/{layer}: {name}"
+        assert "numpy" in seen and "jupyterlab" in seen
