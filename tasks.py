@@ -147,10 +147,7 @@ def demo(c, hosts=None):
     app.console.print(app.lab_status_table(lab))
     result = app.provision(settings, inventory=str(lab.inventory_path))
     _show_report(settings, inventory=str(lab.inventory_path))
-    urls = app.provision(
-        settings, inventory=str(lab.inventory_path), playbook="playbooks/containers_url.yml",
-        quiet=True, keep=False,
-    )  # fmt: skip
+    urls = app.query(settings, "playbooks/containers_url.yml", inventory=str(lab.inventory_path))
     for line in app.container_urls(urls):
         print(line)
     _exit_for(result)
@@ -167,10 +164,9 @@ _FLEET_HELP = {
 @user_errors
 def containers_ps(c, inventory=None, limit=None):
     """Fleet-wide table of dlfleet's containers: host, name, image, status, ports, GPUs."""
-    result = app.provision(
-        _settings(c), inventory=inventory, limit=limit,
-        playbook="playbooks/containers_ps.yml", quiet=True, keep=False,
-    )  # fmt: skip
+    result = app.query(
+        _settings(c), "playbooks/containers_ps.yml", inventory=inventory, limit=limit
+    )
     app.console.print(app.containers_table(result))
 
 
@@ -178,10 +174,9 @@ def containers_ps(c, inventory=None, limit=None):
 @user_errors
 def containers_url(c, inventory=None, limit=None):
     """Jupyter URLs with their tokens, and the SSH tunnel commands (nothing kept on disk)."""
-    result = app.provision(
-        _settings(c), inventory=inventory, limit=limit,
-        playbook="playbooks/containers_url.yml", quiet=True, keep=False,
-    )  # fmt: skip
+    result = app.query(
+        _settings(c), "playbooks/containers_url.yml", inventory=inventory, limit=limit
+    )
     for line in app.container_urls(result) or ["no dlfleet containers"]:
         print(line)
     _exit_for(result)
@@ -234,10 +229,9 @@ def containers_rm(c, inventory=None, limit=None):
 @user_errors
 def containers_logs(c, host, name, tail=100, inventory=None):
     """The last lines a container wrote."""
-    result = app.provision(
-        _settings(c), inventory=inventory, limit=host, playbook="playbooks/containers_logs.yml",
+    result = app.query(
+        _settings(c), "playbooks/containers_logs.yml", inventory=inventory, limit=host,
         extra_vars=[f"dlfleet_container={name}", f"dlfleet_tail={int(tail)}"],
-        quiet=True, keep=False,
     )  # fmt: skip
     _exit_for(result)
     print((result.data.get("logs") or {}).get(host, ""))
@@ -280,10 +274,7 @@ def image_push(c, registry, inventory=None, limit=None):
 @user_errors
 def image_ls(c, inventory=None, limit=None):
     """The deep-learning images on every host: tag, size, id."""
-    result = app.provision(
-        _settings(c), inventory=inventory, limit=limit, playbook="playbooks/images_ls.yml",
-        quiet=True, keep=False,
-    )  # fmt: skip
+    result = app.query(_settings(c), "playbooks/images_ls.yml", inventory=inventory, limit=limit)
     app.console.print(app.images_table(result))
     _exit_for(result)
 
@@ -313,10 +304,7 @@ def _show_report(settings, inventory=None, limit=None):
     from dlfleet.runner import load_last_summary
 
     last = load_last_summary(settings.state)
-    result = app.provision(
-        settings, inventory=inventory, limit=limit, playbook="playbooks/report.yml", quiet=True,
-        keep=False,
-    )  # fmt: skip
+    result = app.query(settings, "playbooks/report.yml", inventory=inventory, limit=limit)
     data = fleet_report.build(result, last)
     app.console.print(fleet_report.table(data))
     json_path, html_path = fleet_report.write(data, settings.state / "report")

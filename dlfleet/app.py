@@ -135,6 +135,13 @@ def provision(
     return run_playbook(request, state=settings.state, display=display, keep=keep)
 
 
+def query(settings: Settings, playbook: str, **kwargs: Any) -> RunResult:
+    """A read-only run (ps, urls, logs, images, report): no progress display, and nothing kept
+    on disk, so tokens it reads stay out of artifacts and `last.json` keeps the last
+    provisioning for --retry-failed."""
+    return provision(settings, playbook=playbook, quiet=True, keep=False, **kwargs)
+
+
 def _retry_limit(settings: Settings, limit: str | None) -> str:
     last = load_last_summary(settings.state)
     if not last:

@@ -112,7 +112,7 @@ def test_engine_image_and_workspaces_everywhere(settings, hosts):
 
 
 def _report_run(settings):
-    return app.provision(settings, playbook="playbooks/report.yml", quiet=True, keep=False)
+    return app.query(settings, "playbooks/report.yml")
 
 
 JUPYTER_PROBE = """
