@@ -285,15 +285,13 @@ def run_playbook(
         failures=collector.failures,
         data=collector.data,
     )
-    if not keep:
+    if keep:
+        summary = json.dumps(result.summary(), indent=2, sort_keys=True)
+        (run_dir / "summary.json").write_text(summary + "\n")
+        (state / "runs" / "last.json").write_text(summary + "\n")
+    else:
         # the run handled secrets (e.g. Jupyter tokens): keep nothing of it on disk
         shutil.rmtree(run_dir, ignore_errors=True)
-        if display:
-            display.finish(result)
-        return result
-    summary = json.dumps(result.summary(), indent=2, sort_keys=True)
-    (run_dir / "summary.json").write_text(summary + "\n")
-    (state / "runs" / "last.json").write_text(summary + "\n")
     if display:
         display.finish(result)
     return result
