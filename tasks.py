@@ -89,13 +89,17 @@ def provision(
     help={
         "hosts": "OS=count list, e.g. xenial=1,noble=2 (OS: xenial, jammy, noble, bookworm).",
         "no-apt-cache": "Do not run apt-cacher-ng; lab hosts download directly.",
+        "registry": "Run an image registry here (Debian's docker-registry, TLS) and distribute "
+        "the lab's image through it.",
     }
 )
 @user_errors
-def lab_up(c, hosts=None, no_apt_cache=False):
+def lab_up(c, hosts=None, no_apt_cache=False, registry=False):
     """Bring up the local lab fleet (systemd hosts in Docker) and write its inventory."""
     settings = _settings(c)
-    lab = settings.lab_up(hosts, apt_cache=settings.lab_apt_cache and not no_apt_cache)
+    lab = settings.lab_up(
+        hosts, apt_cache=settings.lab_apt_cache and not no_apt_cache, registry=registry or None
+    )
     app.console.print(app.lab_status_table(lab))
     app.say(f"inventory: {lab.inventory_path}")
 
@@ -138,12 +142,17 @@ def lab_start(c, host):
 
 
 # -- demo ---------------------------------------------------------------------------
-@task(help={"hosts": "Lab hosts (default from invoke.yaml: xenial=1,noble=1)."})
+@task(
+    help={
+        "hosts": "Lab hosts (default from invoke.yaml: xenial=1,noble=1).",
+        "registry": "Distribute the image through a registry on this machine (see lab.up).",
+    }
+)
 @user_errors
-def demo(c, hosts=None):
+def demo(c, hosts=None, registry=False):
     """The main job on the built-in default: lab up, full provisioning, report, Jupyter URLs."""
     settings = _settings(c)
-    lab = settings.lab_up(hosts)
+    lab = settings.lab_up(hosts, registry=registry or None)
     app.console.print(app.lab_status_table(lab))
     result = app.provision(settings, inventory=str(lab.inventory_path))
     _show_report(settings, inventory=str(lab.inventory_path))

@@ -6,13 +6,15 @@
 
 scaling: for each lab size, the first run and a no-change run of playbooks/site.yml, with
 the ratio to one host. levers: the same no-change run with dlfleet's speed levers off
-(no SSH pipelining, no ControlPersist, no fact cache) and on, side by side.
+(no SSH pipelining, no ControlPersist, no fact cache), on, and on with the Mitogen strategy
+(where the `speed` extra is installed), side by side.
 Each measurement uses a fresh lab named dlfleet-bench; numbers vary with the machine's load.
 """
 
 from __future__ import annotations
 
 import argparse
+import importlib.util
 import sys
 import tempfile
 import time
@@ -35,7 +37,12 @@ LEVERS_OFF = {
 
 
 def provision(
-    settings: app.Settings, tags: list[str], envvars: dict[str, str] | None = None
+    settings: app.Settings,
+    tags: list[str],
+    envvars: dict[str, str] | None = None,
+    *,
+    strategy: str = "linear",
+    extravars: dict[str, object] | None = None,
 ) -> float:
     lab = settings.lab()
     request = RunRequest(
@@ -44,6 +51,8 @@ def provision(
         tags=tuple(tags),
         envvars=envvars or {},
         forks=settings.forks,
+        strategy=strategy,
+        extravars=extravars or {},
     )
     started = time.monotonic()
     result = run_playbook(request, state=settings.state, keep=False)
@@ -87,23 +96,37 @@ def scaling(sizes: list[int], tags: list[str]) -> None:
     Console().print(table)
 
 
+def _has_mitogen() -> bool:
+    return importlib.util.find_spec("ansible_mitogen") is not None
+
+
 def levers(spec: str, tags: list[str], repeats: int) -> None:
+    """No-change runs with the levers off, on, and on + Mitogen (where installed), taken in
+    rounds (off, on, mitogen, off, ...) so that load drifts hit each setting alike."""
+    settings_list = [("off", LEVERS_OFF, "linear"), ("on", {}, "linear")]
+    if _has_mitogen():
+        settings_list.append(("on + mitogen strategy", {}, "mitogen"))
+    else:
+        print("Mitogen not installed (pip install -e '.[speed]'): its row is left out")
+    times: dict[str, list[float]] = {name: [] for name, _, _ in settings_list}
     with tempfile.TemporaryDirectory() as state:
         settings = fresh_lab(spec, state)
         try:
             provision(settings, tags)  # converge once, then measure no-change runs
-            off = [provision(settings, tags, LEVERS_OFF) for _ in range(repeats)]
-            on = [provision(settings, tags) for _ in range(repeats)]
+            for _ in range(repeats):
+                for name, env, strategy in settings_list:
+                    times[name].append(provision(settings, tags, env, strategy=strategy))
+                    print(f"{name}: {times[name][-1]:.1f}s", flush=True)
         finally:
             settings.lab().down()
-    off_s, on_s = sorted(off)[len(off) // 2], sorted(on)[len(on) // 2]
+    medians = {name: sorted(t)[len(t) // 2] for name, t in times.items()}
     table = Table(
         title=f"No-change run on {spec}, median of {repeats} (tags: {','.join(tags) or 'all'})"
     )
     for column in ("speed levers", "seconds", "ratio to off"):
         table.add_column(column, justify="right")
-    table.add_row("off", f"{off_s:.1f}", "1.00x")
-    table.add_row("on", f"{on_s:.1f}", f"{on_s / off_s:.2f}x")
+    for name, seconds in medians.items():
+        table.add_row(name, f"{seconds:.1f}", f"{seconds / medians['off']:.2f}x")
     Console().print(table)
 
 

@@ -17,7 +17,14 @@ from . import paths
 from .display import RichDisplay
 from .errors import DlfleetError
 from .lab import DEFAULT_NAME, Lab
-from .runner import RunRequest, RunResult, load_last_summary, parse_extravars, run_playbook
+from .runner import (
+    STRATEGIES,
+    RunRequest,
+    RunResult,
+    load_last_summary,
+    parse_extravars,
+    run_playbook,
+)
 
 # Logs (CI, pipes) get wide tables instead of 80-column wrapping.
 console = Console(highlight=False, soft_wrap=True, width=None if sys.stdout.isatty() else 160)
@@ -37,9 +44,13 @@ class Settings:
     lab_name: str = DEFAULT_NAME
     lab_hosts: str = "xenial=1,noble=1"
     lab_apt_cache: bool = True
+    # distribute the lab's image through a registry on this machine instead of archives
+    lab_registry: bool = False
     # frameworks of the lab's cpu image on top of the scientific stack, Jupyter, TensorBoard
     lab_image_frameworks: list[str] = field(default_factory=lambda: ["sklearn"])
     forks: int = 20
+    # linear (Ansible's default), free, or mitogen (the `speed` extra; see the README)
+    strategy: str = "linear"
     extra: dict[str, Any] = field(default_factory=dict)
 
     @classmethod
@@ -47,16 +58,20 @@ class Settings:
         config = dict(config or {})
         lab = dict(config.pop("lab", None) or {})
         known = {k: v for k, v in config.items() if k in cls.__dataclass_fields__}
-        for key in ("name", "hosts", "apt_cache", "image_frameworks"):
+        for key in ("name", "hosts", "apt_cache", "registry", "image_frameworks"):
             if key in lab and lab[key] is not None:
                 known[f"lab_{key}"] = lab[key]
         settings = cls(**known)
         settings.lab_apt_cache = _as_bool(settings.lab_apt_cache)
+        settings.lab_registry = _as_bool(settings.lab_registry)
         if isinstance(settings.lab_image_frameworks, str):  # from an INVOKE_DLFLEET_* variable
             settings.lab_image_frameworks = [
                 f.strip() for f in settings.lab_image_frameworks.split(",") if f.strip()
             ]
         settings.forks = int(settings.forks)
+        if settings.strategy not in STRATEGIES:
+            choices, got = ", ".join(STRATEGIES), settings.strategy
+            raise DlfleetError(f"dlfleet.strategy must be one of {choices}, got {got!r}")
         return settings
 
     @property
@@ -66,12 +81,15 @@ class Settings:
     def lab(self) -> Lab:
         return Lab(self.state, say=say, name=self.lab_name)
 
-    def lab_up(self, hosts: str | None = None, apt_cache: bool | None = None) -> Lab:
+    def lab_up(
+        self, hosts: str | None = None, apt_cache: bool | None = None, registry: bool | None = None
+    ) -> Lab:
         lab = self.lab()
         lab.up(
             hosts or self.lab_hosts,
             apt_cache=self.lab_apt_cache if apt_cache is None else apt_cache,
             image_frameworks=list(self.lab_image_frameworks),
+            image_registry=self.lab_registry if registry is None else registry,
         )
         return lab
 
@@ -130,6 +148,7 @@ def provision(
         extravars=extravars,
         verbosity=verbosity,
         forks=settings.forks,
+        strategy=settings.strategy,
     )
     display = None if quiet else RichDisplay(console)
     return run_playbook(request, state=settings.state, display=display, keep=keep)
@@ -217,7 +236,7 @@ def run_checked(
 
 def molecule_env(settings: Settings) -> dict[str, str]:
     """What every Molecule scenario needs: roles path, base images, the shared apt cache."""
-    from . import engine
+    from . import engine, registry
     from .lab import APT_CACHE_PORT, RECIPES, network_gateway
 
     lab = settings.lab()
@@ -227,7 +246,11 @@ def molecule_env(settings: Settings) -> dict[str, str]:
         lab.ensure_image(recipe)
     bridge = network_gateway(client.networks.get("bridge"))
     base_ref, base_archive = lab.base_archive(RECIPES["bookworm"])
+    # the registry scenarios' CA exists before Molecule reads inventories that trust it
+    registry_root = paths.cache_dir() / "registry-molecule"
+    registry.ensure_ca(registry_root)
     return {
+        "DLFLEET_TEST_REGISTRY_ROOT": str(registry_root),
         # the cpu image's base (Debian 12, Python 3.11) as the lab builds it, and its archive
         "DLFLEET_IMAGE_BASE": base_ref,
         "DLFLEET_IMAGE_BASE_ARCHIVE": str(base_archive),

@@ -28,7 +28,7 @@ import docker
 import yaml
 from docker.errors import APIError, ImageNotFound, NotFound
 
-from . import engine, paths
+from . import engine, paths, registry
 from .errors import DlfleetError
 
 Say = Callable[[str], None]
@@ -433,8 +433,31 @@ class Lab:
             "dl_image_apt_proxy": f"http://{gateway}:{APT_CACHE_PORT}",
         }
 
+    @property
+    def registry_root(self) -> Path:
+        """The lab's registry: its CA, certificate, storage (kept across lab.down/up)."""
+        return registry.default_root() / self.name
+
+    def registry_vars(self) -> dict[str, Any]:
+        """Run the lab's image registry (Debian's docker-registry, TLS from dlfleet's CA) on
+        this machine, on the lab network's gateway; returned as inventory variables."""
+        reg = registry.ensure(
+            self.gateway(), registry.REGISTRY_PORT, self.say, root=self.registry_root
+        )
+        return {
+            "dl_image_distribution": "registry",
+            "dl_image_registry": reg.address,
+            # the registry is the lab's image cache: never short-cut it with an archive
+            "dl_image_use_control_cache": False,
+            "docker_registry_ca_certs": {reg.address: reg.ca_pem},
+        }
+
     def up(
-        self, spec: str, apt_cache: bool = True, image_frameworks: list[str] | None = None
+        self,
+        spec: str,
+        apt_cache: bool = True,
+        image_frameworks: list[str] | None = None,
+        image_registry: bool = False,
     ) -> list[LabHost]:
         wanted = parse_hosts_spec(spec)  # validate before touching anything
         client = self.client
@@ -456,6 +479,8 @@ class Lab:
         hosts = self.hosts()
         self._wait_ssh(hosts)
         extra = self.image_sources(image_frameworks) if image_frameworks is not None else {}
+        if image_registry:
+            extra.update(self.registry_vars())
         self.write_inventory(hosts, apt_cache, extra)
         return hosts
 
@@ -577,13 +602,21 @@ class Lab:
         if self.inventory_path.is_file():
             inv = yaml.safe_load(self.inventory_path.read_text()) or {}
             old = inv.get("all", {}).get("children", {}).get("lab", {}).get("vars", {})
-        extra = {k: v for k, v in old.items() if k.startswith("dl_image_")}
+        extra = {
+            k: v
+            for k, v in old.items()
+            if k.startswith("dl_image_") or k == "docker_registry_ca_certs"
+        }
         self.write_inventory(hosts, apt_cache="apt_proxy_url" in old, extra=extra)
 
     def down(self) -> list[str]:
         """Remove exactly the lab's containers, volumes and network (found by label)."""
         removed = []
         client = self.client
+        for n in client.networks.list(filters=self._filter("network")):
+            n.reload()
+            if registry.stop(network_gateway(n), registry.REGISTRY_PORT, self.registry_root):
+                removed.append(f"registry on {network_gateway(n)}")
         for c in self.containers():
             c.remove(force=True)
             removed.append(c.name)

@@ -7,7 +7,7 @@ import sys
 import pytest
 import yaml
 
-from dlfleet import app, engine, lab, paths
+from dlfleet import app, engine, lab, paths, runner
 from dlfleet.errors import DlfleetError
 
 
@@ -165,6 +165,9 @@ def test_invoke_list_shows_every_area():
         assert name in proc.stdout
 
 
+EXTRA_ENV = {"report": {"INVOKE_DLFLEET_STRATEGY": "fast"}}
+
+
 @pytest.mark.parametrize(
     ("args", "message"),
     [
@@ -172,10 +175,13 @@ def test_invoke_list_shows_every_area():
         (["lab.up", "--hosts", "centos=1"], "dlfleet: unknown lab OS 'centos'"),
         (["test.molecule", "--role", "nope"], "dlfleet: unknown role 'nope'"),
         (["provision", "-e", "novalue"], "dlfleet: -e 'novalue': expected key=value"),
+        (["report"], "dlfleet: dlfleet.strategy must be one of linear, free, mitogen, got 'fast'"),
     ],
 )
 def test_bad_input_is_one_clear_line(args, message, tmp_path):
-    proc = invoke(*args, env={"INVOKE_DLFLEET_STATE_DIR": str(tmp_path)})
+    proc = invoke(
+        *args, env={"INVOKE_DLFLEET_STATE_DIR": str(tmp_path), **EXTRA_ENV.get(args[0], {})}
+    )
     assert proc.returncode == 2
     lines = [line for line in proc.stderr.splitlines() if line.strip()]
     assert lines == [lines[0]] and lines[0].startswith(message), proc.stderr
@@ -192,3 +198,33 @@ def test_env_overrides_configured_inventory(tmp_path):
     proc = invoke("provision", env={"INVOKE_DLFLEET_INVENTORY": str(tmp_path / "env-inv.yml")})
     assert proc.returncode == 2
     assert "env-inv.yml" in proc.stderr
+
+
+def test_lab_registry_setting_and_inventory_keep_its_ca(tmp_path):
+    assert app.Settings.from_config({"lab": {"registry": "true"}}).lab_registry is True
+    assert app.Settings.from_config(None).lab_registry is False
+    the_lab = lab.Lab(tmp_path, say=lambda _: None, client=ExplodingClient())
+    hosts = [lab.LabHost("noble-1", "noble", "c2", "running", "172.30.0.3", "img")]
+    pem = "-----BEGIN CERTIFICATE-----\nMIIB\n-----END CERTIFICATE-----\n"
+    extra = {
+        "dl_image_distribution": "registry",
+        "dl_image_registry": "172.30.0.1:5000",
+        "docker_registry_ca_certs": {"172.30.0.1:5000": pem},
+    }
+    the_lab.write_inventory(hosts, apt_cache=False, extra=extra)
+    moved = [lab.LabHost("noble-1", "noble", "c2", "running", "172.30.0.9", "img")]
+    the_lab.refresh_inventory(moved)  # lab.start after an outage: new address, same choices
+    inv = yaml.safe_load(the_lab.inventory_path.read_text())
+    lab_vars = inv["all"]["children"]["lab"]["vars"]
+    assert {k: lab_vars[k] for k in extra} == extra
+    assert inv["all"]["children"]["lab"]["children"]["noble"]["hosts"]["noble-1"] == {
+        "ansible_host": "172.30.0.9"
+    }
+
+
+def test_strategies_become_ansible_settings(monkeypatch):
+    assert runner.strategy_envvars("linear") == {}
+    assert runner.strategy_envvars("free") == {"ANSIBLE_STRATEGY": "free"}
+    monkeypatch.setitem(sys.modules, "ansible_mitogen", None)  # not installed
+    with pytest.raises(DlfleetError, match=r"pip install -e '.\[speed\]'"):
+        runner.strategy_envvars("mitogen")
