@@ -189,22 +189,34 @@ def has_cap_sys_resource() -> bool:
     return True
 
 
+def start_server(module: str, args: list[str], log_path: Path, ready: Callable[[], bool],
+                 seconds: float = 15) -> bool:  # fmt: skip
+    """Start ``python -m dlfleet.<module> serve ARGS`` in its own session (it runs on after
+    dlfleet exits, like the apt cache), logging to log_path; wait until ready() holds."""
+    import sys
+
+    log_path.parent.mkdir(parents=True, exist_ok=True)
+    log = open(log_path, "ab")  # noqa: SIM115 - handed to the server
+    subprocess.Popen(
+        [sys.executable, "-m", f"dlfleet.{module}", "serve", *args],
+        stdout=log, stderr=log, stdin=subprocess.DEVNULL, start_new_session=True,
+    )  # fmt: skip
+    deadline = time.monotonic() + seconds
+    while time.monotonic() < deadline:
+        if ready():
+            return True
+        time.sleep(0.25)
+    return False
+
+
 def ensure_file_server(root: Path, bind: str, port: int, say: Say = _quiet) -> str:
     """Serve a folder over HTTP (dlfleet.aptrepo serve) in the background; return its URL."""
     url = f"http://{bind}:{port}/"
     if port_open(bind, port):
         return url
-    import sys
-
     say(f"serving {root} on {url}")
-    log = open(root.parent / f"{root.name}-http.log", "ab")  # noqa: SIM115 - handed to the server
-    subprocess.Popen(  # runs on after we exit, like the apt cache
-        [sys.executable, "-m", "dlfleet.aptrepo", "serve", "--root", str(root),
-         "--bind", bind, "--port", str(port)],
-        stdout=log, stderr=log, stdin=subprocess.DEVNULL, start_new_session=True,
-    )  # fmt: skip
-    for _ in range(40):
-        if port_open(bind, port):
-            return url
-        time.sleep(0.25)
-    raise DlfleetError(f"the file server for {root} did not start on {url}")
+    args = ["--root", str(root), "--bind", bind, "--port", str(port)]
+    log = root.parent / f"{root.name}-http.log"
+    if not start_server("aptrepo", args, log, lambda: port_open(bind, port), seconds=10):
+        raise DlfleetError(f"the file server for {root} did not start on {url}: see {log}")
+    return url

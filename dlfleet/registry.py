@@ -21,8 +21,6 @@ import os
 import shutil
 import signal
 import ssl
-import subprocess
-import sys
 import time
 import urllib.error
 import urllib.request
@@ -226,18 +224,10 @@ def ensure(bind: str, port: int = REGISTRY_PORT, say: engine.Say = print,
     engine.ensure_packages({"docker-registry": "docker-registry"}, say)
     say(f"starting the image registry on https://{address} (storage in {root / 'storage'})")
     log_path = root / "log" / f"{bind}-{port}.log"
-    log_path.parent.mkdir(parents=True, exist_ok=True)
-    log = open(log_path, "ab")  # noqa: SIM115 - handed to the registry
-    subprocess.Popen(  # runs on after we exit, like the apt cache
-        [sys.executable, "-m", "dlfleet.registry", "serve", "--root", str(root),
-         "--bind", bind, "--port", str(port)],
-        stdout=log, stderr=log, stdin=subprocess.DEVNULL, start_new_session=True,
-    )  # fmt: skip
-    for _ in range(60):
-        if answers(address, ca_file):
-            return reg
-        time.sleep(0.25)
-    raise DlfleetError(f"the registry did not answer on https://{address}: see {log_path}")
+    args = ["--root", str(root), "--bind", bind, "--port", str(port)]
+    if not engine.start_server("registry", args, log_path, lambda: answers(address, ca_file)):
+        raise DlfleetError(f"the registry did not answer on https://{address}: see {log_path}")
+    return reg
 
 
 def stop(bind: str, port: int = REGISTRY_PORT, root: Path | None = None) -> bool:

@@ -246,3 +246,27 @@ def test_collector_censors_no_log_and_skips_ignored():
         ("h", "the output has been hidden", False),
         ("g", "ssh: no route", True),
     ]
+
+
+def test_mitogen_strategy_runs_a_real_play(tmp_path):
+    pytest.importorskip("ansible_mitogen", reason="Mitogen is the `speed` extra (in `dev` too)")
+    book = tmp_path / "play.yml"
+    book.write_text(
+        "- hosts: all\n  gather_facts: false\n  tasks:\n"
+        "    - ansible.builtin.command: echo through-mitogen\n"
+        "      register: out\n      changed_when: false\n"
+        f"    - ansible.builtin.copy: {{content: 'x', dest: '{tmp_path}/made', mode: '0644'}}\n"
+        "    - ansible.builtin.assert: {that: out.stdout == 'through-mitogen'}\n"
+    )
+    inv = tmp_path / "inv.yml"
+    inv.write_text(
+        "all:\n  hosts:\n    control:\n      ansible_connection: local\n"
+        f"      ansible_python_interpreter: {sys.executable}\n"
+    )
+    # ANSIBLE_STRATEGY=mitogen_linear fails the play outright when the plugin does not load
+    result = run_playbook(
+        RunRequest(playbook=book, inventory=inv, strategy="mitogen"), state=tmp_path / "state"
+    )
+    assert result.ok, result.failures
+    assert (tmp_path / "made").read_text() == "x"
+    assert result.hosts["control"]["changed"] == 1
