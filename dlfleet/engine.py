@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import os
 import shutil
+import signal
 import socket
 import subprocess
 import time
@@ -209,14 +210,41 @@ def start_server(module: str, args: list[str], log_path: Path, ready: Callable[[
     return False
 
 
+def stop_server(pidfile: Path) -> bool:
+    """Stop a server started by start_server (SIGTERM to the pid in pidfile); True if one was."""
+    try:
+        pid = int(pidfile.read_text().strip())
+        os.kill(pid, signal.SIGTERM)
+    except (OSError, ValueError):
+        return False
+    for _ in range(40):
+        try:
+            os.kill(pid, 0)
+        except OSError:
+            break
+        time.sleep(0.25)
+    pidfile.unlink(missing_ok=True)
+    return True
+
+
+def _file_server_pidfile(root: Path, bind: str, port: int) -> Path:
+    return root.parent / f"{root.name}-{bind}-{port}.pid"
+
+
 def ensure_file_server(root: Path, bind: str, port: int, say: Say = _quiet) -> str:
     """Serve a folder over HTTP (dlfleet.aptrepo serve) in the background; return its URL."""
     url = f"http://{bind}:{port}/"
     if port_open(bind, port):
         return url
     say(f"serving {root} on {url}")
-    args = ["--root", str(root), "--bind", bind, "--port", str(port)]
+    pidfile = _file_server_pidfile(root, bind, port)
+    args = ["--root", str(root), "--bind", bind, "--port", str(port), "--pidfile", str(pidfile)]
     log = root.parent / f"{root.name}-http.log"
     if not start_server("aptrepo", args, log, lambda: port_open(bind, port), seconds=10):
         raise DlfleetError(f"the file server for {root} did not start on {url}: see {log}")
     return url
+
+
+def stop_file_server(root: Path, bind: str, port: int) -> bool:
+    """Stop the file server ensure_file_server started on bind:port for root."""
+    return stop_server(_file_server_pidfile(root, bind, port))

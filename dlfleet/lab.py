@@ -613,10 +613,14 @@ class Lab:
         """Remove exactly the lab's containers, volumes and network (found by label)."""
         removed = []
         client = self.client
+        wheels = paths.cache_dir() / "wheelhouse" / "cpu"
         for n in client.networks.list(filters=self._filter("network")):
             n.reload()
-            if registry.stop(network_gateway(n), registry.REGISTRY_PORT, self.registry_root):
-                removed.append(f"registry on {network_gateway(n)}")
+            gateway = network_gateway(n)  # servers on the lab's address stop with it
+            if registry.stop(gateway, registry.REGISTRY_PORT, self.registry_root):
+                removed.append(f"registry on {gateway}")
+            if engine.stop_file_server(wheels, gateway, WHEELHOUSE_PORT):
+                removed.append(f"wheelhouse server on {gateway}")
         for c in self.containers():
             c.remove(force=True)
             removed.append(c.name)

@@ -19,9 +19,7 @@ import datetime
 import ipaddress
 import os
 import shutil
-import signal
 import ssl
-import time
 import urllib.error
 import urllib.request
 from dataclasses import dataclass
@@ -232,20 +230,7 @@ def ensure(bind: str, port: int = REGISTRY_PORT, say: engine.Say = print,
 
 def stop(bind: str, port: int = REGISTRY_PORT, root: Path | None = None) -> bool:
     """Stop the registry on bind:port (found by its pid file). True if one was stopped."""
-    pidfile = _pidfile(root or default_root(), bind, port)
-    try:
-        pid = int(pidfile.read_text().strip())
-        os.kill(pid, signal.SIGTERM)
-    except (OSError, ValueError):
-        return False
-    for _ in range(40):
-        try:
-            os.kill(pid, 0)
-        except OSError:
-            break
-        time.sleep(0.25)
-    pidfile.unlink(missing_ok=True)
-    return True
+    return engine.stop_server(_pidfile(root or default_root(), bind, port))
 
 
 def main(argv: list[str] | None = None) -> None:
