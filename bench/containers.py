@@ -85,7 +85,11 @@ def main() -> None:
             provision(settings, [], extravars={"dl_containers_list": []})  # engine + image
             for n in counts:
                 names = [f"bench-{i}" for i in range(1, n + 1)]
-                spec = [{"name": name, "uid": 1000, "gid": 1000} for name in names]
+                spec = [
+                    {"name": name, "uid": 1000, "gid": 1000,
+                     "jupyter_port": 8888 + i, "tensorboard_port": 6006 + i}
+                    for i, name in enumerate(names)
+                ]  # fmt: skip
                 create = provision(
                     settings, ["dl_containers"], extravars={"dl_containers_list": spec}
                 )

@@ -8,6 +8,7 @@ The engine is then used through the Docker SDK for Python, never by parsing CLI 
 
 from __future__ import annotations
 
+import contextlib
 import os
 import shutil
 import signal
@@ -218,6 +219,9 @@ def stop_server(pidfile: Path) -> bool:
     except (OSError, ValueError):
         return False
     for _ in range(40):
+        with contextlib.suppress(ChildProcessError):  # started by this process: reap it
+            if os.waitpid(pid, os.WNOHANG)[0] == pid:
+                break
         try:
             os.kill(pid, 0)
         except OSError:
@@ -227,7 +231,7 @@ def stop_server(pidfile: Path) -> bool:
     return True
 
 
-def _file_server_pidfile(root: Path, bind: str, port: int) -> Path:
+def file_server_pidfile(root: Path, bind: str, port: int) -> Path:
     return root.parent / f"{root.name}-{bind}-{port}.pid"
 
 
@@ -237,7 +241,7 @@ def ensure_file_server(root: Path, bind: str, port: int, say: Say = _quiet) -> s
     if port_open(bind, port):
         return url
     say(f"serving {root} on {url}")
-    pidfile = _file_server_pidfile(root, bind, port)
+    pidfile = file_server_pidfile(root, bind, port)
     args = ["--root", str(root), "--bind", bind, "--port", str(port), "--pidfile", str(pidfile)]
     log = root.parent / f"{root.name}-http.log"
     if not start_server("aptrepo", args, log, lambda: port_open(bind, port), seconds=10):
@@ -247,4 +251,4 @@ def ensure_file_server(root: Path, bind: str, port: int, say: Say = _quiet) -> s
 
 def stop_file_server(root: Path, bind: str, port: int) -> bool:
     """Stop the file server ensure_file_server started on bind:port for root."""
-    return stop_server(_file_server_pidfile(root, bind, port))
+    return stop_server(file_server_pidfile(root, bind, port))

@@ -12,8 +12,8 @@ import time
 
 import pytest
 
-from dlfleet import app, engine, report
-from dlfleet.lab import LABEL
+from dlfleet import app, engine, paths, report
+from dlfleet.lab import LABEL, WHEELHOUSE_PORT
 from dlfleet.runner import load_last_summary
 
 pytestmark = pytest.mark.e2e
@@ -135,9 +135,21 @@ print(status(url), status(url, {"Authorization": "token " + token}))
 
 def test_down_removes_exactly_the_lab(settings, docker_client):
     bystander = docker_client.volumes.create("dlfleet-e2e-bystander")
+    gateway = settings.lab().gateway()
+    # the wheelhouse server that fed the image build stops with the lab (checked by its
+    # process: this sandbox's network answers TCP on any address that is not local)
+    pidfile = engine.file_server_pidfile(
+        paths.cache_dir() / "wheelhouse" / "cpu", gateway, WHEELHOUSE_PORT
+    )
+    pid = int(pidfile.read_text())
+    os.kill(pid, 0)
     try:
         removed = settings.lab().down()
         assert any(name.startswith(LAB) for name in removed)
+        assert f"wheelhouse server on {gateway}" in removed
+        assert not pidfile.exists()
+        with pytest.raises(ProcessLookupError):
+            os.kill(pid, 0)
         assert docker_client.containers.list(all=True, filters={"label": f"{LABEL}={LAB}"}) == []
         assert docker_client.volumes.list(filters={"label": f"{LABEL}={LAB}"}) == []
         assert docker_client.networks.list(names=[LAB]) == []
