@@ -27,7 +27,6 @@ from rich.console import Console  # noqa: E402
 from rich.table import Table  # noqa: E402
 
 from dlfleet import app, registry  # noqa: E402
-from dlfleet.lab import network_gateway  # noqa: E402
 
 MODES = ("build", "archive", "registry")
 EMPTY_HOST = "docker ps -aq | xargs -r docker rm -f >/dev/null; docker system prune -af >/dev/null"
@@ -44,7 +43,7 @@ def empty_hosts(settings: app.Settings) -> None:
 def empty_registry(settings: app.Settings) -> None:
     """Stop the lab's registry, drop its storage, start it again: the push is a full one."""
     lab = settings.lab()
-    gateway = network_gateway(lab.network())
+    gateway = lab.gateway()
     registry.stop(gateway, root=lab.registry_root)
     shutil.rmtree(lab.registry_root / "storage", ignore_errors=True)
     registry.ensure(gateway, say=lambda _: None, root=lab.registry_root)

@@ -18,9 +18,9 @@ from .display import RichDisplay
 from .errors import DlfleetError
 from .lab import DEFAULT_NAME, Lab
 from .runner import (
-    STRATEGIES,
     RunRequest,
     RunResult,
+    check_strategy,
     load_last_summary,
     parse_extravars,
     run_playbook,
@@ -69,9 +69,7 @@ class Settings:
                 f.strip() for f in settings.lab_image_frameworks.split(",") if f.strip()
             ]
         settings.forks = int(settings.forks)
-        if settings.strategy not in STRATEGIES:
-            choices, got = ", ".join(STRATEGIES), settings.strategy
-            raise DlfleetError(f"dlfleet.strategy must be one of {choices}, got {got!r}")
+        check_strategy(settings.strategy, "dlfleet.strategy")
         return settings
 
     @property

@@ -147,6 +147,11 @@ RECIPES: dict[str, Recipe] = {
 CAP_DROP = ["SYS_RESOURCE"]
 
 
+def wheelhouse_root() -> Path:
+    """The locked cpu wheels the lab's image is built from, served to its hosts over HTTP."""
+    return paths.cache_dir() / "wheelhouse" / "cpu"
+
+
 def network_gateway(network: Any) -> str:
     """The host's address on a Docker network: IPAM's gateway, else the subnet's first address
     (the default bridge lists no gateway)."""
@@ -421,7 +426,7 @@ class Lab:
         from . import imagelock
 
         base_ref, base_archive = self.base_archive(RECIPES["bookworm"])
-        wheels = imagelock.wheelhouse("cpu", frameworks, paths.cache_dir() / "wheelhouse" / "cpu")
+        wheels = imagelock.wheelhouse("cpu", frameworks, wheelhouse_root())
         gateway = self.gateway()
         url = engine.ensure_file_server(wheels, gateway, WHEELHOUSE_PORT, self.say)
         return {
@@ -613,7 +618,7 @@ class Lab:
         """Remove exactly the lab's containers, volumes and network (found by label)."""
         removed = []
         client = self.client
-        wheels = paths.cache_dir() / "wheelhouse" / "cpu"
+        wheels = wheelhouse_root()
         for n in client.networks.list(filters=self._filter("network")):
             n.reload()
             gateway = network_gateway(n)  # servers on the lab's address stop with it

@@ -42,11 +42,6 @@ _VALIDITY = datetime.timedelta(days=825)
 class Registry:
     address: str  # host:port, what image references and certs.d use
     ca_pem: str  # the CA hosts must trust for it
-    root: Path
-
-    @property
-    def url(self) -> str:
-        return f"https://{self.address}"
 
 
 def default_root() -> Path:
@@ -212,7 +207,7 @@ def ensure(bind: str, port: int = REGISTRY_PORT, say: engine.Say = print,
     ensure_ca(root)
     address = f"{bind}:{port}"
     ca_file = root / "ca.crt"
-    reg = Registry(address=address, ca_pem=ca_file.read_text(), root=root)
+    reg = Registry(address=address, ca_pem=ca_file.read_text())
     if answers(address, ca_file):
         return reg
     if engine.port_open(bind, port):

@@ -66,21 +66,26 @@ class RunRequest:
 STRATEGIES = ("linear", "free", "mitogen")
 
 
+def check_strategy(strategy: str, setting: str = "strategy") -> None:
+    if strategy not in STRATEGIES:
+        choices = ", ".join(STRATEGIES)
+        raise DlfleetError(f"{setting} must be one of {choices}, got {strategy!r}")
+
+
 def strategy_envvars(strategy: str) -> dict[str, str]:
     """Ansible settings for an execution strategy. ``mitogen`` (the ``speed`` extra) runs
     modules through Mitogen's persistent interpreters instead of one SSH command per task."""
+    check_strategy(strategy)
     if strategy == "linear":
         return {}
     if strategy == "free":
         return {"ANSIBLE_STRATEGY": "free"}
-    if strategy == "mitogen":
-        try:
-            import ansible_mitogen
-        except ImportError as exc:
-            raise DlfleetError("strategy=mitogen needs Mitogen: pip install -e '.[speed]'") from exc
-        plugins = Path(ansible_mitogen.__file__).parent / "plugins" / "strategy"
-        return {"ANSIBLE_STRATEGY_PLUGINS": str(plugins), "ANSIBLE_STRATEGY": "mitogen_linear"}
-    raise DlfleetError(f"strategy must be one of {', '.join(STRATEGIES)}, got {strategy!r}")
+    try:  # mitogen
+        import ansible_mitogen
+    except ImportError as exc:
+        raise DlfleetError("strategy=mitogen needs Mitogen: pip install -e '.[speed]'") from exc
+    plugins = Path(ansible_mitogen.__file__).parent / "plugins" / "strategy"
+    return {"ANSIBLE_STRATEGY_PLUGINS": str(plugins), "ANSIBLE_STRATEGY": "mitogen_linear"}
 
 
 @dataclass

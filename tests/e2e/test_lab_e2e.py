@@ -12,8 +12,8 @@ import time
 
 import pytest
 
-from dlfleet import app, engine, paths, report
-from dlfleet.lab import LABEL, WHEELHOUSE_PORT
+from dlfleet import app, engine, report
+from dlfleet.lab import LABEL, WHEELHOUSE_PORT, wheelhouse_root
 from dlfleet.runner import load_last_summary
 
 pytestmark = pytest.mark.e2e
@@ -138,9 +138,7 @@ def test_down_removes_exactly_the_lab(settings, docker_client):
     gateway = settings.lab().gateway()
     # the wheelhouse server that fed the image build stops with the lab (checked by its
     # process: this sandbox's network answers TCP on any address that is not local)
-    pidfile = engine.file_server_pidfile(
-        paths.cache_dir() / "wheelhouse" / "cpu", gateway, WHEELHOUSE_PORT
-    )
+    pidfile = engine.file_server_pidfile(wheelhouse_root(), gateway, WHEELHOUSE_PORT)
     pid = int(pidfile.read_text())
     os.kill(pid, 0)
     try:
