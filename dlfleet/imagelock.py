@@ -1,11 +1,13 @@
 """Lock files of the deep-learning image, and a wheelhouse to build it without PyPI.
 
-Each flavour (``cpu``, ``gpu``) has ``requirements/<flavour>/*.in``: ``base.in`` (always
-installed) and one file per selectable framework. ``lock`` resolves all of them together
-first, then each layer against that joint resolution, so every package has one version and
-one set of hashes across all layers of a flavour: any selection of frameworks installs
-consistently, one Docker layer per framework. ``wheelhouse`` downloads the wheels a
-selection needs, checked against the lock's hashes, for air-gapped builds and the lab.
+Each flavour (``cpu``, and one per CUDA line: ``gpu-cu13``, ``gpu-cu12``, ``gpu-cu11``) has
+``requirements/<flavour>/*.in``: ``base.in`` (always installed), ``cuda.in`` in the gpu
+flavours (the line's CUDA runtime, cuBLAS and cuDNN wheels, always installed there) and one
+file per selectable framework. ``lock`` resolves all of them together first, then each layer
+against that joint resolution, so every package has one version and one set of hashes across
+all layers of a flavour: any selection of frameworks installs consistently, one Docker layer
+per framework. ``wheelhouse`` downloads the wheels a selection needs, checked against the
+lock's hashes, for air-gapped builds and the lab.
 """
 
 from __future__ import annotations
@@ -24,7 +26,11 @@ ROLE_FILES = paths.ROLES / "dl_image" / "files"
 FLAVOURS = {
     # flavour: (python version of the image, platform of its wheels, extra uv arguments)
     "cpu": ("3.11", "x86_64-manylinux_2_28", ["--find-links", "/opt/wheels"]),
-    "gpu": ("3.12", "x86_64-manylinux_2_28", []),
+    # one flavour per CUDA line: the line's base is Ubuntu 24.04 (3.12), 20.04 for CUDA 11 (3.8)
+    "gpu-cu13": ("3.12", "x86_64-manylinux_2_28", []),
+    "gpu-cu12": ("3.12", "x86_64-manylinux_2_28", []),
+    # Ubuntu 20.04's pip (20.0) knows manylinux2014 wheels, not manylinux_2_28
+    "gpu-cu11": ("3.8", "x86_64-manylinux_2_17", []),
 }
 
 
@@ -84,20 +90,35 @@ def pins(lock_file: Path) -> dict[str, str]:
     }
 
 
+_MANYLINUX = [  # newest first, as (glibc minor, pip platform tags)
+    (28, ["manylinux_2_28_x86_64"]),
+    (27, ["manylinux_2_27_x86_64"]),
+    (17, ["manylinux_2_17_x86_64", "manylinux2014_x86_64"]),
+    (12, ["manylinux2010_x86_64"]),
+    (5, ["manylinux1_x86_64"]),
+]
+
+
+def _wheel_platforms(platform: str) -> list[str]:
+    """pip's platform tags for wheels an image of this uv platform can install."""
+    glibc = int(re.search(r"manylinux_2_(\d+)", platform).group(1))
+    return [tag for minor, tags in _MANYLINUX if minor <= glibc for tag in tags]
+
+
 def wheelhouse(flavour: str, frameworks: list[str], dest: Path) -> Path:
-    """Download (with hash checks) the wheels for base + frameworks into dest."""
+    """Download (with hash checks) the wheels for base (+ cuda) + frameworks into dest."""
     available = layers(flavour)
+    always = [layer for layer in ("base", "cuda") if layer in available]
     unknown = [f for f in frameworks if f not in available]
     if unknown:
         raise DlfleetError(f"unknown framework(s) {unknown}: choose from {available}")
     dest.mkdir(parents=True, exist_ok=True)
-    python, _, _ = FLAVOURS[flavour]
-    for layer in ["base", *frameworks]:
+    python, platform, _ = FLAVOURS[flavour]
+    for layer in [*always, *frameworks]:
         argv = [
             sys.executable, "-m", "pip", "download", "--quiet", "--no-deps", "--require-hashes",
             "--only-binary", ":all:", "--python-version", python,
-            "--platform", "manylinux_2_28_x86_64", "--platform", "manylinux_2_27_x86_64",
-            "--platform", "manylinux_2_17_x86_64", "--platform", "manylinux2014_x86_64",
+            *[arg for tag in _wheel_platforms(platform) for arg in ("--platform", tag)],
             "-r", str(locks_dir(flavour) / f"{layer}.txt"), "-d", str(dest),
         ]  # fmt: skip
         proc = subprocess.run(argv, capture_output=True, text=True, check=False)

@@ -1,5 +1,5 @@
-"""The image's Dockerfile renders for every profile, as the role renders it (no build here:
-the gpu profile's CUDA base cannot be pulled on the test machines)."""
+"""The image's Dockerfile renders for every profile and CUDA line, as the role renders it
+(the builds themselves run in the dl_image Molecule scenarios)."""
 
 import sys
 import textwrap
@@ -21,8 +21,8 @@ def inventory(tmp_path_factory):
     return path
 
 
-def render(tmp_path, inventory, profile):
-    out = tmp_path / f"Dockerfile.{profile}"
+def render(tmp_path, inventory, profile, cuda=""):
+    out = tmp_path / f"Dockerfile.{profile}{cuda}"
     book = tmp_path / "render.yml"
     book.write_text(
         textwrap.dedent(
@@ -31,6 +31,7 @@ def render(tmp_path, inventory, profile):
               gather_facts: false
               vars:
                 dl_image_profile: {profile}
+                dl_image_cuda: "{cuda}"
               tasks:
                 - ansible.builtin.include_role:
                     name: dl_image
@@ -40,6 +41,8 @@ def render(tmp_path, inventory, profile):
                     dest: "{out}"
                     content: "{{{{ lookup('ansible.builtin.template', '{TEMPLATE}') }}}}"
                     mode: "0644"
+                  vars:
+                    __dl_image_spec: "{{{{ __dl_image }}}}"
             """
         )
     )
@@ -48,41 +51,37 @@ def render(tmp_path, inventory, profile):
     return out.read_text()
 
 
+ALL = ["torch", "tensorflow", "keras", "jax", "sklearn", "opencv"]
+
+
 @pytest.mark.parametrize(
-    ("profile", "base", "cuda", "frameworks"),
+    ("profile", "cuda", "base", "frameworks"),
     [
-        (
-            "gpu",
-            "nvidia/cuda:13.0.1-cudnn-runtime-ubuntu24.04",
-            "13.0",
-            ["torch", "tensorflow", "keras", "jax", "sklearn", "opencv"],
-        ),
-        (
-            "cpu",
-            "debian:bookworm-slim",
-            "",
-            ["torch", "tensorflow", "keras", "jax", "sklearn", "opencv"],
-        ),
-        (
-            "classic",
-            "nvidia/cuda:13.0.1-cudnn-runtime-ubuntu24.04",
-            "13.0",
-            ["tensorflow", "keras", "sklearn", "opencv"],
-        ),
+        ("gpu", "13", "ubuntu:24.04", ALL),
+        ("gpu", "12", "ubuntu:24.04", ALL),
+        # CUDA 11: what still ships for it (torch 2.0), on Ubuntu 20.04
+        ("gpu", "11", "ubuntu:20.04", ["torch", "sklearn", "opencv"]),
+        ("cpu", "", "debian:bookworm-slim", ALL),
+        ("classic", "13", "ubuntu:24.04", ["tensorflow", "keras", "sklearn", "opencv"]),
+        ("classic", "11", "ubuntu:20.04", ["sklearn", "opencv"]),
     ],
 )
-def test_dockerfile_renders_for_each_profile(tmp_path, inventory, profile, base, cuda, frameworks):
-    text = render(tmp_path, inventory, profile)
+def test_dockerfile_renders_for_each_profile(tmp_path, inventory, profile, cuda, base, frameworks):
+    text = render(tmp_path, inventory, profile, cuda)
     lines = [line for line in text.splitlines() if line and not line.startswith("#")]
     assert lines[0] == f"FROM {base}"
     installs = [line for line in lines if line.startswith("RUN pip install")]
     assert [i.rsplit("/", 1)[-1] for i in installs] == [
         "base.txt",
+        *(["cuda.txt"] if cuda else []),
         *[f"{f}.txt" for f in frameworks],
     ]
     assert all("--require-hashes" in i and "--no-deps" in i for i in installs)
     assert f'io.dlfleet.cuda="{cuda}"' in text
     assert f'io.dlfleet.frameworks="{",".join(frameworks)}"' in text
+    # what the NVIDIA container runtime reads, in GPU images only
+    assert ("NVIDIA_DRIVER_CAPABILITIES=compute,utility" in text) == bool(cuda)
+    assert (f'NVIDIA_REQUIRE_CUDA="cuda>={cuda}.0"' in text) == bool(cuda)
     assert "USER 1000:1000" in lines
     assert lines[-1] == 'CMD ["lab"]'
     # every instruction is one Docker knows; continuation lines end with a backslash

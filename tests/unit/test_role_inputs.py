@@ -62,7 +62,11 @@ CASES = [
     ("docker", {"docker_registry_ca_certs": {"https://reg:5000": "-----BEGIN CERTIFICATE-----"}}, "docker_registry_ca_certs must map a registry host[:port]"),
     ("docker", {"docker_registry_ca_certs": {"reg:5000": "not a certificate"}}, "PEM CA certificate"),
     ("dl_image", {"dl_image_distribution": "registry", "dl_image_registry": "https://reg"}, "dl_image_distribution=registry needs dl_image_registry as host[:port]"),
-    ("nvidia_driver", {"nvidia_driver_method": "runfile"}, "nvidia_driver_method must be one of: distro, ubuntu-drivers, cuda-repo"),
+    ("dl_image", {"dl_image_cuda": "10"}, "dl_image_cuda must be one of: , 13, 12, 11"),
+    ("dl_image", {"dl_image_cuda": "11", "dl_image_frameworks": ["torch", "tensorflow"]}, "dl_image_frameworks has tensorflow, which the gpu image for CUDA 11 does not offer; choose from torch, sklearn, opencv"),
+    # a GPU-less host gets the line of its driver branch: 384 (CUDA 9.0) runs none, said with the way out
+    ("dl_image", {"nvidia_driver_branch": "384"}, "branch 384 runs CUDA 9.0 at most, older than every line the gpu image is built for (13, 12, 11"),
+    ("nvidia_driver", {"nvidia_driver_method": "runfile"}, "nvidia_driver_method must be one of: , distro, ubuntu-drivers, cuda-repo"),
     ("nvidia_driver", {"nvidia_driver_force_install": True}, "needs nvidia_driver_branch"),
     ("nvidia_driver", {"nvidia_driver_force_install": True, "nvidia_driver_branch": "999"}, "nvidia_driver_branch=999 is not in this host's apt sources; branches offered"),
     ("nvidia_driver", {"nvidia_driver_force_install": True, "nvidia_driver_branch": "latest"}, "must be a driver branch such as"),

@@ -1,6 +1,10 @@
 #!/usr/bin/env python3
 """dlfleet-smoke: does every framework in this image import, and compute on a GPU if one is visible?
 
+In gpu images the ``cuda`` check also loads the CUDA line's runtime, cuBLAS and cuDNN from the
+image's nvidia-* wheels and asks CUDA for devices: "no device" is a clean answer on a host
+without a GPU (or a container without one attached); a visible GPU gets a real allocation.
+
     dlfleet-smoke                      # the frameworks listed in /etc/dlfleet/image.json
     dlfleet-smoke torch jax sklearn    # these ones
     dlfleet-smoke --json               # one JSON document, for scripts
@@ -9,10 +13,17 @@ Exit status 0 only when every check passed. A GPU check runs where the framework
 and is reported as skipped (not failed) where none is visible.
 """
 
+import ctypes
+import glob
 import json
 import os
 import sys
+import sysconfig
 import time
+
+# cudaGetDeviceCount's answers where no GPU can be used: cudaErrorInsufficientDriver (no
+# libcuda in the container: no GPU was attached) and cudaErrorNoDevice
+NO_DEVICE = {35: "no NVIDIA driver in this container (no GPU attached)", 100: "no CUDA device"}
 
 
 def check_numpy():
@@ -120,6 +131,42 @@ def check_jax():
     return jax.__version__, str(gpus[0])
 
 
+def _wheel_library(pattern):
+    """A CUDA library from the nvidia-* wheels (nvidia/<pkg>/lib, or nvidia/cu13/lib)."""
+    found = sorted(
+        glob.glob(os.path.join(sysconfig.get_paths()["purelib"], "nvidia", "*", "lib", pattern))
+    )
+    if not found:
+        raise RuntimeError(f"no {pattern} in the image's nvidia-* wheels")
+    return ctypes.CDLL(found[0])
+
+
+def check_cuda():
+    """The line's CUDA runtime, cuBLAS and cuDNN load; CUDA answers (devices, or none)."""
+    cudart = _wheel_library("libcudart.so.[0-9]*")
+    _wheel_library("libcublas.so.[0-9]*")
+    cudnn = _wheel_library("libcudnn.so.[0-9]*")
+    runtime = ctypes.c_int()
+    assert cudart.cudaRuntimeGetVersion(ctypes.byref(runtime)) == 0
+    cudnn.cudnnGetVersion.restype = ctypes.c_size_t
+    dnn = cudnn.cudnnGetVersion()
+    major_unit = 10000 if dnn >= 90000 else 1000  # cuDNN 9 counts minors in hundreds
+    cudart_version = f"{runtime.value // 1000}.{runtime.value % 1000 // 10}"
+    cudnn_version = f"{dnn // major_unit}.{dnn % major_unit // 100}.{dnn % 100}"
+    version = f"cudart {cudart_version}, cudnn {cudnn_version}"
+    count = ctypes.c_int()
+    err = cudart.cudaGetDeviceCount(ctypes.byref(count))
+    if err in NO_DEVICE:
+        return f"{version} ({NO_DEVICE[err]})", None
+    if err != 0:
+        raise RuntimeError(f"cudaGetDeviceCount failed with CUDA error {err}")
+    # a real allocation on the first device proves the driver runs this line
+    ptr = ctypes.c_void_p()
+    assert cudart.cudaMalloc(ctypes.byref(ptr), ctypes.c_size_t(1 << 20)) == 0
+    assert cudart.cudaFree(ptr) == 0
+    return version, f"{count.value} CUDA device(s)"
+
+
 def check_jupyterlab():
     import jupyterlab
 
@@ -144,7 +191,9 @@ BASE = ["numpy", "scipy", "pandas", "matplotlib", "jupyterlab", "tensorboard"]
 def frameworks_from_label():
     try:
         with open("/etc/dlfleet/image.json") as fh:
-            return BASE + json.load(fh)["frameworks"]
+            image = json.load(fh)
+        # gpu images (a CUDA line) carry the line's CUDA libraries whatever their frameworks
+        return BASE + (["cuda"] if image.get("cuda") else []) + image["frameworks"]
     except (OSError, KeyError, ValueError):
         return sorted(CHECKS)
 
