@@ -244,6 +244,8 @@ def molecule_env(settings: Settings) -> dict[str, str]:
         lab.ensure_image(recipe)
     bridge = network_gateway(client.networks.get("bridge"))
     base_ref, base_archive = lab.base_archive(RECIPES["bookworm"])
+    # the gpu images' base (Ubuntu 24.04, Python 3.12), plain debootstrap, as the lab makes it
+    ubuntu_ref, ubuntu_archive = lab.base_archive(RECIPES["noble"])
     # the registry scenarios' CA exists before Molecule reads inventories that trust it
     registry_root = paths.cache_dir() / "registry-molecule"
     registry.ensure_ca(registry_root)
@@ -252,6 +254,8 @@ def molecule_env(settings: Settings) -> dict[str, str]:
         # the cpu image's base (Debian 12, Python 3.11) as the lab builds it, and its archive
         "DLFLEET_IMAGE_BASE": base_ref,
         "DLFLEET_IMAGE_BASE_ARCHIVE": str(base_archive),
+        "DLFLEET_UBUNTU_BASE": ubuntu_ref,
+        "DLFLEET_UBUNTU_BASE_ARCHIVE": str(ubuntu_archive),
         "DLFLEET_CACHE": str(paths.cache_dir()),
         "ANSIBLE_ROLES_PATH": str(paths.ROLES),
         "DLFLEET_APT_PROXY": f"http://{bridge}:{APT_CACHE_PORT}",

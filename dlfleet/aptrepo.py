@@ -21,7 +21,7 @@ import http.server
 import os
 import subprocess
 import tempfile
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 
 import yaml
@@ -40,6 +40,9 @@ class StandIn:
     version: str
     depends: str = ""
     architecture: str = "amd64"
+    # stand-in programs: {absolute path: script}, installed executable (e.g. a runtime hook
+    # that attaches nothing); each says in its own text that it is a stand-in
+    files: dict[str, str] = field(default_factory=dict)
 
     def build(self, out: Path) -> Path:
         with tempfile.TemporaryDirectory() as tmp:
@@ -64,6 +67,11 @@ class StandIn:
             doc = root / "usr" / "share" / "doc" / self.name
             doc.mkdir(parents=True)
             (doc / "README.dlfleet-stand-in").write_text(note + "\n")
+            for path, content in self.files.items():
+                target = root / path.lstrip("/")
+                target.parent.mkdir(parents=True, exist_ok=True)
+                target.write_text(content)
+                target.chmod(0o755)
             # Debian file names leave out the epoch
             upstream_version = self.version.partition(":")[2] or self.version
             deb = out / f"{self.name}_{upstream_version}_{self.architecture}.deb"

@@ -28,7 +28,7 @@ import docker
 import yaml
 from docker.errors import APIError, ImageNotFound, NotFound
 
-from . import engine, paths, registry
+from . import engine, labgpu, paths, registry
 from .errors import DlfleetError
 
 Say = Callable[[str], None]
@@ -120,7 +120,8 @@ RECIPES: dict[str, Recipe] = {
         distro="ubuntu",
         version="24.04",
         mirror=UBUNTU,
-        components=("main",),
+        # universe too: the root filesystem is also the gpu images' base (tini is in universe)
+        components=("main", "universe"),
         include=(*_COMMON, "python3", "python3-apt"),
         sources=_ubuntu_sources("noble"),
         script="/usr/share/debootstrap/scripts/gutsy",  # Debian 12's debootstrap predates noble
@@ -142,14 +143,29 @@ RECIPES: dict[str, Recipe] = {
     ),
 }
 
+# Bases of the gpu images the lab builds, per CUDA line (plain debootstrap root filesystems).
+IMAGE_BASES: dict[str, Recipe] = {
+    "focal": Recipe(
+        name="focal",
+        distro="ubuntu",
+        version="20.04",
+        mirror=UBUNTU,
+        components=("main", "universe"),
+        include=(*_COMMON, "python3"),
+        sources=_ubuntu_sources("focal"),
+    ),
+}
+LINE_BASES = {"13": RECIPES["noble"], "12": RECIPES["noble"], "11": IMAGE_BASES["focal"]}
+
 # The options SANDBOX-class machines (no CAP_SYS_RESOURCE) accept for a systemd container
 # that runs its own dockerd: every capability but SYS_RESOURCE, no --privileged.
 CAP_DROP = ["SYS_RESOURCE"]
 
 
 def wheelhouse_root() -> Path:
-    """The locked cpu wheels the lab's image is built from, served to its hosts over HTTP."""
-    return paths.cache_dir() / "wheelhouse" / "cpu"
+    """The locked wheels the lab's images are built from (cpu, and the CUDA lines of simulated
+    GPU hosts), served to its hosts over HTTP."""
+    return paths.cache_dir() / "wheelhouse" / "lab"
 
 
 def network_gateway(network: Any) -> str:
@@ -163,12 +179,15 @@ def network_gateway(network: Any) -> str:
     raise DlfleetError(f"docker network {network.name} has no gateway address")
 
 
-def parse_hosts_spec(spec: str) -> list[tuple[str, int]]:
-    """``"xenial=1,noble=2"`` -> ``[("xenial", 1), ("noble", 2)]``, with clear errors."""
-    out: list[tuple[str, int]] = []
+def parse_hosts_spec(spec: str) -> list[tuple[str, int, bool]]:
+    """``"xenial=1,noble+gpu=2"`` -> ``[("xenial", 1, False), ("noble", 2, True)]`` (``+gpu``:
+    simulated GPU hosts), with clear errors."""
+    out: list[tuple[str, int, bool]] = []
     for part in filter(None, (p.strip() for p in spec.split(","))):
         name, sep, count = part.partition("=")
-        name = name.strip()
+        name, plus, option = name.strip().partition("+")
+        if plus and option != "gpu":
+            raise DlfleetError(f"unknown lab host option +{option}: the only one is +gpu")
         if name not in RECIPES:
             raise DlfleetError(f"unknown lab OS {name!r}: choose from {', '.join(sorted(RECIPES))}")
         try:
@@ -179,7 +198,7 @@ def parse_hosts_spec(spec: str) -> list[tuple[str, int]]:
             ) from None
         if not 0 < n <= 64:
             raise DlfleetError(f"lab host count for {name!r} must be 1..64, got {n}")
-        out.append((name, n))
+        out.append((name, n, bool(plus)))
     if not out:
         raise DlfleetError("no lab hosts asked for: use e.g. --hosts xenial=1,noble=1")
     return out
@@ -193,6 +212,7 @@ class LabHost:
     status: str
     address: str | None
     image: str
+    gpu: bool = False
 
 
 class Lab:
@@ -415,18 +435,22 @@ class Lab:
                     status=c.status,
                     address=addr,
                     image=(c.image.tags or [c.image.short_id])[0],
+                    gpu=c.labels.get(f"{LABEL}.gpu") == "1",
                 )
             )
         return sorted(out, key=lambda h: h.name)
 
-    def image_sources(self, frameworks: list[str]) -> dict[str, Any]:
+    def image_sources(self, frameworks: list[str], lines: list[str] = ()) -> dict[str, Any]:
         """What the lab's hosts build the cpu image from, prepared on this machine: the Debian 12
         base as a saved archive, a wheelhouse of the locked wheels served over HTTP, the apt
-        cache. Returned as inventory variables of the dl_image role."""
+        cache. Returned as inventory variables of the dl_image role. lines: the CUDA lines of
+        simulated GPU hosts, whose wheels go into the same wheelhouse."""
         from . import imagelock
 
         base_ref, base_archive = self.base_archive(RECIPES["bookworm"])
         wheels = imagelock.wheelhouse("cpu", frameworks, wheelhouse_root())
+        for line in lines:
+            imagelock.wheelhouse(f"gpu-cu{line}", frameworks, wheelhouse_root())
         gateway = self.gateway()
         url = engine.ensure_file_server(wheels, gateway, WHEELHOUSE_PORT, self.say)
         return {
@@ -457,6 +481,12 @@ class Lab:
             "docker_registry_ca_certs": {reg.address: reg.ca_pem},
         }
 
+    def gpu_vars(self, lines: list[str]) -> dict[str, Any]:
+        """Serve the stand-in NVIDIA repositories; the +gpu hosts' variables (labgpu)."""
+        url = labgpu.ensure_repo(self.gateway(), self.say)
+        bases = {line: self.base_archive(LINE_BASES[line]) for line in lines}
+        return labgpu.inventory_vars(url, bases)
+
     def up(
         self,
         spec: str,
@@ -469,7 +499,7 @@ class Lab:
         if apt_cache:
             engine.ensure_apt_cacher(self.say, APT_CACHE_PORT)
         images = {}
-        for name, _ in wanted:
+        for name, _, _ in wanted:
             started = time.monotonic()
             cached = self.image_exists(RECIPES[name])
             images[name] = self.ensure_image(RECIPES[name])
@@ -478,18 +508,24 @@ class Lab:
         self.ensure_key()
         self.network()
         pubkey = self.key.with_suffix(".pub").read_bytes()
-        for name, count in wanted:
+        for name, count, gpu in wanted:
             for i in range(1, count + 1):
-                self._ensure_host(client, f"{name}-{i}", name, images[name], pubkey)
+                host = f"{name}-gpu-{i}" if gpu else f"{name}-{i}"
+                self._ensure_host(client, host, name, images[name], pubkey, gpu)
         hosts = self.hosts()
         self._wait_ssh(hosts)
-        extra = self.image_sources(image_frameworks) if image_frameworks is not None else {}
+        lines = sorted({labgpu.line_for(RECIPES[h.os]) for h in hosts if h.gpu}, reverse=True)
+        frameworks = image_frameworks
+        extra = self.image_sources(frameworks, lines) if frameworks is not None else {}
         if image_registry:
             extra.update(self.registry_vars())
-        self.write_inventory(hosts, apt_cache, extra)
+        gpu_vars = self.gpu_vars(lines) if lines else None
+        self.write_inventory(hosts, apt_cache, extra, gpu_vars)
         return hosts
 
-    def _ensure_host(self, client: Any, host: str, os_name: str, image: str, pubkey: bytes) -> None:
+    def _ensure_host(
+        self, client: Any, host: str, os_name: str, image: str, pubkey: bytes, gpu: bool = False
+    ) -> None:
         cname = f"{self.name}-{host}"
         try:
             container = client.containers.get(cname)
@@ -507,6 +543,9 @@ class Lab:
         }
         for volume in volumes:
             client.volumes.create(volume, labels=self._labels("volume", **{f"{LABEL}.host": host}))
+        binds = {name: {"bind": path, "mode": "rw"} for name, path in volumes.items()}
+        if gpu:  # a simulated NVIDIA GPU on the PCI bus (labgpu)
+            binds[str(labgpu.sysfs_tree(self.dir))] = {"bind": "/sys/bus/pci/devices", "mode": "ro"}
         container = client.containers.run(
             image,
             name=cname,
@@ -516,13 +555,13 @@ class Lab:
             cap_drop=CAP_DROP,
             security_opt=["seccomp=unconfined", "apparmor=unconfined"],
             cgroupns="host",
-            volumes={
-                "/sys/fs/cgroup": {"bind": "/sys/fs/cgroup", "mode": "rw"},
-                **{name: {"bind": path, "mode": "rw"} for name, path in volumes.items()},
-            },
+            volumes={"/sys/fs/cgroup": {"bind": "/sys/fs/cgroup", "mode": "rw"}, **binds},
             tmpfs={"/run": "", "/run/lock": "", "/tmp": ""},  # noqa: S108 - container paths
             network=self.name,
-            labels=self._labels("host", **{f"{LABEL}.host": host, f"{LABEL}.os": os_name}),
+            labels=self._labels(
+                "host",
+                **{f"{LABEL}.host": host, f"{LABEL}.os": os_name, f"{LABEL}.gpu": str(int(gpu))},
+            ),
             restart_policy={"Name": "unless-stopped"},
         )
         buf = io.BytesIO()
@@ -531,6 +570,14 @@ class Lab:
             info.size, info.mode = len(pubkey), 0o600
             tar.addfile(info, io.BytesIO(pubkey))
         container.put_archive("/root", buf.getvalue())
+        if gpu:
+            smi = labgpu.NVIDIA_SMI.read_bytes()
+            buf = io.BytesIO()
+            with tarfile.open(fileobj=buf, mode="w") as tar:
+                info = tarfile.TarInfo("usr/local/bin/nvidia-smi")
+                info.size, info.mode = len(smi), 0o755
+                tar.addfile(info, io.BytesIO(smi))
+            container.put_archive("/", buf.getvalue())
 
     def _wait_ssh(self, hosts: list[LabHost], timeout: float = 120) -> None:
         deadline = time.monotonic() + timeout
@@ -545,11 +592,18 @@ class Lab:
             raise DlfleetError(f"lab hosts without SSH after {timeout:.0f}s: {', '.join(pending)}")
 
     def write_inventory(
-        self, hosts: list[LabHost], apt_cache: bool = True, extra: dict[str, Any] | None = None
+        self,
+        hosts: list[LabHost],
+        apt_cache: bool = True,
+        extra: dict[str, Any] | None = None,
+        gpu_vars: dict[str, Any] | None = None,
     ) -> Path:
         groups: dict[str, dict[str, Any]] = {}
         for h in hosts:
             groups.setdefault(h.os, {"hosts": {}})["hosts"][h.name] = {"ansible_host": h.address}
+        gpu_hosts = [h.name for h in hosts if h.gpu]
+        if gpu_hosts and gpu_vars:  # simulated GPU hosts (labgpu)
+            groups["lab_gpu"] = {"hosts": dict.fromkeys(gpu_hosts), "vars": gpu_vars}
         if not engine.has_cap_sys_resource():
             # Sandboxed machines (no CAP_SYS_RESOURCE): containerd 1.2 (xenial's docker.io)
             # cannot start containers, so xenial lab hosts load the image but run none; and
@@ -582,6 +636,8 @@ class Lab:
             lab_vars["dl_image_build_host"] = builders[0]
         if apt_cache:
             lab_vars["apt_proxy_url"] = f"http://{self.gateway()}:{APT_CACHE_PORT}"
+            if gpu_hosts:  # the stand-in repositories are on this machine: no proxy for them
+                lab_vars["apt_proxy_direct_hosts"] = [self.gateway()]
         inventory = {"all": {"children": {"lab": {"children": groups, "vars": lab_vars}}}}
         self.dir.mkdir(parents=True, exist_ok=True)
         header = "# Written by `invoke lab.up`; regenerated on every run.\n"
@@ -604,15 +660,20 @@ class Lab:
     def refresh_inventory(self, hosts: list[LabHost]) -> None:
         """Rewrite the inventory with new addresses, keeping the variables lab.up chose."""
         old: dict[str, Any] = {}
+        gpu_vars = None
         if self.inventory_path.is_file():
             inv = yaml.safe_load(self.inventory_path.read_text()) or {}
-            old = inv.get("all", {}).get("children", {}).get("lab", {}).get("vars", {})
+            lab = inv.get("all", {}).get("children", {}).get("lab", {})
+            old = lab.get("vars", {})
+            gpu_vars = (lab.get("children", {}).get("lab_gpu") or {}).get("vars")
         extra = {
             k: v
             for k, v in old.items()
             if k.startswith("dl_image_") or k == "docker_registry_ca_certs"
         }
-        self.write_inventory(hosts, apt_cache="apt_proxy_url" in old, extra=extra)
+        self.write_inventory(
+            hosts, apt_cache="apt_proxy_url" in old, extra=extra, gpu_vars=gpu_vars
+        )
 
     def down(self) -> list[str]:
         """Remove exactly the lab's containers, volumes and network (found by label)."""
@@ -626,6 +687,8 @@ class Lab:
                 removed.append(f"registry on {gateway}")
             if engine.stop_file_server(wheels, gateway, WHEELHOUSE_PORT):
                 removed.append(f"wheelhouse server on {gateway}")
+            if labgpu.stop_repo(gateway):
+                removed.append(f"stand-in NVIDIA repository on {gateway}")
         for c in self.containers():
             c.remove(force=True)
             removed.append(c.name)

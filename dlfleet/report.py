@@ -62,7 +62,10 @@ def _cells(host: str, r: dict[str, Any], markup: bool) -> list[str]:
         return [host, bad, "", "", "", "", "", _last(r)]
     gpus = r.get("gpus") or []
     driver = r.get("driver") or "none"
-    gpu_text = f"{driver} (CUDA {r['cuda']})" if r.get("cuda") else driver
+    gpu_text = driver
+    if r.get("cuda"):  # the newest CUDA the driver runs, and the line of the image it gets
+        line = f", image line {r['cuda_line']}" if r.get("cuda_line") else ", no image line"
+        gpu_text += f" (CUDA {r['cuda']}{line})"
     gpu_text += f", {len(gpus)} GPU: {', '.join(sorted(set(gpus)))}" if gpus else ", no GPU"
     containers = "; ".join(
         f"{labels.get('io.dlfleet.container', '?')} {status}"

@@ -7,7 +7,7 @@ import sys
 import pytest
 import yaml
 
-from dlfleet import app, engine, lab, paths, runner
+from dlfleet import app, engine, lab, labgpu, paths, runner
 from dlfleet.errors import DlfleetError
 
 
@@ -74,6 +74,7 @@ def test_molecule_scenarios_and_unknown_role():
         ("noble=two", "must be a number"),
         ("noble=0", "must be 1..64"),
         ("", "no lab hosts"),
+        ("noble+tpu=1", "unknown lab host option \\+tpu: the only one is \\+gpu"),
     ],
 )
 def test_bad_lab_specs(spec, message):
@@ -82,11 +83,67 @@ def test_bad_lab_specs(spec, message):
 
 
 def test_lab_spec_parsing():
-    assert lab.parse_hosts_spec("xenial=1, noble=2,bookworm") == [
-        ("xenial", 1),
-        ("noble", 2),
-        ("bookworm", 1),
+    assert lab.parse_hosts_spec("xenial=1, noble=2,bookworm,noble+gpu=1") == [
+        ("xenial", 1, False),
+        ("noble", 2, False),
+        ("bookworm", 1, False),
+        ("noble", 1, True),
     ]
+
+
+def test_simulated_gpu_hosts_get_their_own_group(tmp_path):
+    the_lab = lab.Lab(tmp_path, say=lambda _: None, client=ExplodingClient())
+    hosts = [
+        lab.LabHost("noble-1", "noble", "c1", "running", "172.30.0.2", "img"),
+        lab.LabHost("noble-gpu-1", "noble", "c2", "running", "172.30.0.3", "img", gpu=True),
+    ]
+    gpu_vars = labgpu.inventory_vars("http://172.30.0.1:8783/", {"13": ("base", "/b.tar")})
+    inv = yaml.safe_load(the_lab.write_inventory(hosts, False, None, gpu_vars).read_text())
+    groups = inv["all"]["children"]["lab"]["children"]
+    assert set(groups["noble"]["hosts"]) == {"noble-1", "noble-gpu-1"}
+    assert set(groups["lab_gpu"]["hosts"]) == {"noble-gpu-1"}
+    assert groups["lab_gpu"]["vars"]["dl_image_profile"] == "gpu"
+    assert groups["lab_gpu"]["vars"]["dl_image_base"] == {"13": "base"}
+    # what the sandbox cannot do is switched off on these hosts, nothing else
+    assert groups["lab_gpu"]["vars"]["nvidia_container_toolkit_cdi"] is False
+
+
+def test_simulated_gpu_sysfs_is_what_detection_reads(tmp_path):
+    """The planted PCI device is an NVIDIA 3D controller to the driver role's module."""
+    import importlib.util
+    import sys
+    import types
+
+    basic = types.ModuleType("ansible.module_utils.basic")
+    basic.AnsibleModule = object
+    monkey = {"ansible.module_utils.basic": basic}
+    spec = importlib.util.spec_from_file_location(
+        "nvidia_gpu_facts", paths.ROLES / "nvidia_driver" / "library" / "nvidia_gpu_facts.py"
+    )
+    module = importlib.util.module_from_spec(spec)
+    saved = {k: sys.modules.get(k) for k in monkey}
+    sys.modules.update(monkey)
+    try:
+        spec.loader.exec_module(module)
+    finally:
+        for k, v in saved.items():
+            if v is None:
+                sys.modules.pop(k, None)
+            else:
+                sys.modules[k] = v
+    root = labgpu.sysfs_tree(tmp_path)
+    (sysfs := tmp_path / "sys" / "bus" / "pci").mkdir(parents=True)
+    (sysfs / "devices").symlink_to(root)
+    gpus = module.pci_gpus(str(tmp_path / "sys"))
+    assert [g["pci_address"] for g in gpus] == [labgpu.PCI_ADDRESS]
+    assert gpus[0]["class"] == "0x0302"
+
+
+@pytest.mark.parametrize(
+    ("os_name", "line"), [("xenial", "11"), ("noble", "13"), ("bookworm", "12")]
+)
+def test_simulated_gpu_hosts_get_their_os_default_line(os_name, line):
+    assert labgpu.line_for(lab.RECIPES[os_name]) == line
 
 
 class ExplodingClient:

@@ -1,27 +1,17 @@
 """The driver -> CUDA line table, and the promise that the roles' defaults compose: on every
 supported OS the default driver branch runs a CUDA line the default image is built for."""
 
-import importlib.util
-
 import pytest
 import yaml
 
-from dlfleet import imagelock, paths
+from dlfleet import cudalines, imagelock, paths
 
 DRIVER = paths.ROLES / "nvidia_driver"
 IMAGE = paths.ROLES / "dl_image"
 
 
-def _filters():
-    path = DRIVER / "filter_plugins" / "nvidia_driver.py"
-    spec = importlib.util.spec_from_file_location("nvidia_driver_filters", path)
-    module = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(module)
-    return module
-
-
-F = _filters()
-TABLES = yaml.safe_load((DRIVER / "vars" / "cuda_compat.yml").read_text())
+F = cudalines.filters()
+TABLES = cudalines.tables()
 COMPAT, LINES = TABLES["nvidia_driver_cuda_compat"], TABLES["nvidia_driver_cuda_lines"]
 IMAGE_VARS = yaml.safe_load((IMAGE / "vars" / "main.yml").read_text())
 IMAGE_DEFAULTS = yaml.safe_load((IMAGE / "defaults" / "main.yml").read_text())
@@ -106,14 +96,17 @@ def test_default_driver_runs_the_default_image(os_name):
 
 
 @pytest.mark.parametrize(
-    ("os_name", "line"),
-    [("Ubuntu 16.04", "11"), ("Ubuntu 22.04", "13"), ("Ubuntu 24.04", "13"), ("Debian 12", "12")],
+    ("distribution", "version", "line"),
+    [
+        ("Ubuntu", "16", "11"),
+        ("Ubuntu", "22", "13"),
+        ("Ubuntu", "24", "13"),
+        ("Debian", "12", "12"),
+    ],
 )
-def test_default_lines_per_os(os_name, line):
+def test_default_lines_per_os(distribution, version, line):
     """The line each OS's default driver gets (the README's table says the same)."""
-    os_vars = yaml.safe_load((DRIVER / "vars" / SUPPORTED[os_name]).read_text())
-    branch = os_vars["__nvidia_driver_default_branches"][os_vars["__nvidia_driver_default_method"]]
-    assert F.nvidia_driver_cuda_line(branch, LINES) == line
+    assert cudalines.default_line(distribution, version) == line
 
 
 @pytest.mark.parametrize("line", sorted(IMAGE_VARS["__dl_image_cuda_lines"]))

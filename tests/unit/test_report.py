@@ -29,7 +29,7 @@ def test_report_marks_unreachable_and_last_run(tmp_path):
     noble = {
         "os": "Ubuntu 24.04", "kernel": "6.8.0", "docker": "27.5.1", "runtimes": ["runc", "nvidia"],
         "gpus": ["NVIDIA H200", "NVIDIA H200"], "driver": "580.159.04", "cuda": "13.0",
-        "toolkit": "1.17.8-1", "images": ["dlfleet/dl:gpu-0123456789ab"],
+        "cuda_line": "13", "toolkit": "1.17.8-1", "images": ["dlfleet/dl:gpu-cu13-0123456789ab"],
         "containers": [[{"io.dlfleet.container": "dl-alice", "io.dlfleet.jupyter_port": "8888"}, "Up 2 hours (healthy)"]],
     }  # fmt: skip
     run = result(
@@ -54,7 +54,7 @@ def test_report_marks_unreachable_and_last_run(tmp_path):
     console = Console(record=True, width=250)
     console.print(report.table(data))
     text = console.export_text()
-    assert "580.159.04 (CUDA 13.0), 2 GPU: NVIDIA H200" in text
+    assert "580.159.04 (CUDA 13.0, image line 13), 2 GPU: NVIDIA H200" in text
     assert "dl-alice Up 2 hours (healthy) :8888" in text
     assert "unreachable or failed" in text
 
@@ -62,5 +62,5 @@ def test_report_marks_unreachable_and_last_run(tmp_path):
     assert json.loads(json_path.read_text())["hosts"]["noble-1"]["toolkit"] == "1.17.8-1"
     page = html_path.read_text()
     assert '<tr class="bad"><td>xenial-1</td>' in page
-    assert "dlfleet/dl:gpu-0123456789ab" in page
+    assert "dlfleet/dl:gpu-cu13-0123456789ab" in page
     assert "<script" not in page and "http" not in page.split("<body>")[0]  # self-contained

@@ -133,9 +133,12 @@ def check_jax():
 
 def _wheel_library(pattern):
     """A CUDA library from the nvidia-* wheels (nvidia/<pkg>/lib, or nvidia/cu13/lib)."""
-    found = sorted(
-        glob.glob(os.path.join(sysconfig.get_paths()["purelib"], "nvidia", "*", "lib", pattern))
-    )
+    roots = [sysconfig.get_paths()["purelib"], *sys.path]
+    found = [
+        hit
+        for root in dict.fromkeys(roots)
+        for hit in sorted(glob.glob(os.path.join(root, "nvidia", "*", "lib", pattern)))
+    ]
     if not found:
         raise RuntimeError(f"no {pattern} in the image's nvidia-* wheels")
     return ctypes.CDLL(found[0])

@@ -1,0 +1,85 @@
+"""Simulated GPU hosts of the lab (``lab.up --hosts noble+gpu=1``).
+
+A ``+gpu`` host is an ordinary lab host that looks like a GPU host to dlfleet:
+
+- an NVIDIA PCI function (vendor 10de, 3D class, an H200's device id) in a small sysfs tree
+  mounted over ``/sys/bus/pci/devices``, which the driver role's detection module reads;
+- a STAND-IN ``nvidia-smi`` (``lab_nvidia_smi.sh``, named as such in its output) that reports
+  the version of the driver package the driver role installed;
+- a signed apt repository of STAND-INS for what the lab cannot reach (``lab_standins.yml``):
+  NVIDIA's container toolkit repository and its CUDA repository for Ubuntu 16.04.
+
+The driver role then installs the real driver packages from the archives (no kernel module:
+lab hosts are containers), the toolkit role installs the stand-ins and registers the runtime,
+the image role builds each host's CUDA line, and the containers role attaches GPUs with
+``--gpus`` (the stand-in hook attaches none). What the sandbox cannot do is switched off in
+the inventory with the reason: the CDI spec (no nvidia-ctk in the stand-ins) and the
+toolkit's CUDA-container check (it pulls nvidia/cuda from a registry).
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Any
+
+from . import aptrepo, cudalines, engine, paths
+
+STANDINS = Path(__file__).parent / "lab_standins.yml"
+NVIDIA_SMI = Path(__file__).parent / "lab_nvidia_smi.sh"
+REPO_PORT = 8783
+PCI_ADDRESS = "0000:00:1e.0"
+# vendor, class (3D controller), device (H200)
+PCI_FILES = {"vendor": "0x10de\n", "class": "0x030200\n", "device": "0x2335\n"}
+
+
+def sysfs_tree(lab_dir: Path) -> Path:
+    """The PCI device tree mounted over /sys/bus/pci/devices on +gpu hosts."""
+    root = (lab_dir / "gpu-sysfs").resolve()
+    device = root / PCI_ADDRESS
+    device.mkdir(parents=True, exist_ok=True)
+    for name, content in PCI_FILES.items():
+        (device / name).write_text(content)
+    return root
+
+
+def repo_root() -> Path:
+    return paths.cache_dir() / "lab-standins"
+
+
+def ensure_repo(bind: str, say: Any) -> str:
+    """Build (once per spec) and serve the stand-in repository; return its URL."""
+    root = repo_root()
+    stamp = root / ".spec"
+    spec = STANDINS.read_text()
+    if not stamp.is_file() or stamp.read_text() != spec:
+        say("building the lab's stand-in NVIDIA repositories")
+        aptrepo.build_from_spec(STANDINS, root / "www", root / "gnupg")
+        stamp.write_text(spec)
+    return engine.ensure_file_server(root / "www", bind, REPO_PORT, say)
+
+
+def stop_repo(bind: str) -> bool:
+    return engine.stop_file_server(repo_root() / "www", bind, REPO_PORT)
+
+
+def line_for(recipe: Any) -> str:
+    """The CUDA line of the OS's default driver on a lab host of this recipe."""
+    distribution = "Ubuntu" if recipe.distro == "ubuntu" else "Debian"
+    return cudalines.default_line(distribution, recipe.version.split(".")[0])
+
+
+def inventory_vars(repo_url: str, bases: dict[str, tuple[str, str]]) -> dict[str, Any]:
+    """Variables of the lab's +gpu hosts. bases: CUDA line -> (base image, its archive)."""
+    return {
+        "nvidia_container_toolkit_mirror_url": f"{repo_url}libnvidia-container",
+        "nvidia_container_toolkit_mirror_key": f"{repo_url}gpgkey",
+        "nvidia_driver_cuda_repo_url": f"{repo_url}cuda",
+        "nvidia_driver_cuda_repo_key": f"{repo_url}gpgkey",
+        # the stand-in toolkit has no nvidia-ctk to write a CDI spec with
+        "nvidia_container_toolkit_cdi": False,
+        # the toolkit's check runs nvidia-smi in nvidia/cuda, which needs a registry and a GPU
+        "nvidia_container_toolkit_verify": False,
+        "dl_image_profile": "gpu",
+        "dl_image_base": {line: ref for line, (ref, _) in bases.items()},
+        "dl_image_base_archive": {line: str(archive) for line, (_, archive) in bases.items()},
+    }
