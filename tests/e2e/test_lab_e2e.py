@@ -1,4 +1,5 @@
-"""End to end: the main job on a lab of real systemd hosts, with one host down at first.
+"""End to end: the main job on a lab of real systemd hosts, with one host down at first and one
+simulated GPU host (``noble+gpu``: the GPU code paths of every role, the CUDA 13 image).
 
 Slow (minutes): it installs the Docker engine on each lab host from the real archives through
 the shared apt cache, ships the deep-learning image and starts the workspaces. The tests run
@@ -20,6 +21,7 @@ pytestmark = pytest.mark.e2e
 
 LAB = "dlfleet-e2e"
 DOWN = "bookworm-1"  # the host that is stopped during the first run
+GPU = "noble-gpu-1"  # the simulated GPU host
 
 
 @pytest.fixture(scope="module")
@@ -28,7 +30,7 @@ def settings(tmp_path_factory):
     s = app.Settings(
         state_dir=str(tmp_path_factory.mktemp("state")),
         lab_name=LAB,
-        lab_hosts=os.environ.get("DLFLEET_E2E_HOSTS", "xenial=1,noble=1,bookworm=1"),
+        lab_hosts=os.environ.get("DLFLEET_E2E_HOSTS", "xenial=1,noble=1,bookworm=1,noble+gpu=1"),
     )
     the_lab = s.lab()
     the_lab.down()  # a lab left over by an interrupted run
@@ -41,6 +43,7 @@ def hosts(settings):
     the_lab = settings.lab_up()
     found = the_lab.hosts()
     assert {h.os for h in found} == {"xenial", "noble", "bookworm"}
+    assert [h.name for h in found if h.gpu] == [GPU]
     assert all(h.status == "running" and h.address for h in found)
     return found
 
@@ -92,11 +95,13 @@ def test_engine_image_and_workspaces_everywhere(settings, hosts):
         )
         assert out.splitlines()[0] == "active"
         assert out.splitlines()[1][:2].isdigit()
-        # the image was built once and loaded everywhere else
+        # each image was built once and loaded everywhere else: the GPU host got the image of
+        # its driver's CUDA line, the others the cpu image
         images = _ssh(
             the_lab, host.name, "docker images --format '{{.Repository}}:{{.Tag}}' dlfleet/dl"
-        )
-        assert images.strip().startswith("dlfleet/dl:cpu-"), images
+        ).split()
+        want = "dlfleet/dl:gpu-cu13-" if host.gpu else "dlfleet/dl:cpu-"
+        assert any(i.startswith(want) for i in images), (host.name, images)
 
     # each workspace that can run here answers, and only with its token
     for host in (h for h in hosts if h.os != "xenial"):
@@ -109,6 +114,25 @@ def test_engine_image_and_workspaces_everywhere(settings, hosts):
                 break
             time.sleep(2)
         assert proc.stdout.split() == ["403", "200"], host.name + proc.stdout + proc.stderr
+
+
+def test_simulated_gpu_host_runs_the_gpu_path(settings, hosts):
+    """Detection, the archive's 580 driver, the (stand-in) toolkit's runtime, the CUDA 13 image
+    with its smoke check, and a workspace started with --gpus."""
+    seen = report.build(_report_run(settings), load_last_summary(settings.state))["hosts"]
+    gpu = seen[GPU]
+    assert gpu["gpus"] == ["dlfleet lab stand-in GPU"]
+    assert gpu["driver"].startswith("580.") and gpu["cuda"] == "13.0"
+    assert gpu["cuda_line"] == "13"
+    assert gpu["toolkit"] == "1.17.8-1" and "nvidia" in gpu["runtimes"]
+    assert any(i.startswith("dlfleet/dl:gpu-cu13-") for i in gpu["images"]), gpu["images"]
+    workspaces = {labels["io.dlfleet.container"]: labels for labels, _ in gpu["containers"]}
+    assert workspaces["dl-lab"]["io.dlfleet.gpus"] == "all"
+    # hosts without a GPU skip the driver and toolkit, and get no image line
+    assert seen["noble-1"]["driver"] == "" and seen["noble-1"]["toolkit"] == ""
+    the_lab = settings.lab()
+    requests = _ssh(the_lab, GPU, "docker inspect -f '{{json .HostConfig.DeviceRequests}}' dl-lab")
+    assert '"Driver":"nvidia"' in requests, requests
 
 
 def _report_run(settings):
@@ -145,6 +169,7 @@ def test_down_removes_exactly_the_lab(settings, docker_client):
         removed = settings.lab().down()
         assert any(name.startswith(LAB) for name in removed)
         assert f"wheelhouse server on {gateway}" in removed
+        assert f"stand-in NVIDIA repository on {gateway}" in removed
         assert not pidfile.exists()
         with pytest.raises(ProcessLookupError):
             os.kill(pid, 0)
