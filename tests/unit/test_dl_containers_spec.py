@@ -112,6 +112,46 @@ def test_gpus_auto_and_partition():
             {"bind_address": "everywhere"},
             "dl_containers_bind_address must be an IP address",
         ),
+        # what Docker would refuse only after folders and tokens were made
+        (
+            [{"name": "a", "uid": 1000}],
+            {"shm_size": "lots"},
+            "container a: shm_size must be a size like 8g",
+        ),
+        ([{"name": "a", "uid": 1000, "memory": "2 GB"}], {}, "container a: memory must be a size"),
+        ([{"name": "a", "uid": 1000, "cpus": "many"}], {}, "container a: cpus must be a number"),
+        ([{"name": "../../etc", "uid": 1000}], {}, "name must be letters, digits"),
+        (
+            [{"name": "a", "uid": 1000, "shared_folder": "/"}],
+            {},
+            "shared_folder must be a folder of its own",
+        ),
+        (
+            [{"name": "a", "uid": 1000, "shared_folder": "/srv/x/../../etc"}],
+            {},
+            "shared_folder must be a folder of its own",
+        ),
+        (
+            [
+                {"name": "a", "uid": 1000, "shared_folder": "/srv/data"},
+                {
+                    "name": "b",
+                    "uid": 1001,
+                    "shared_folder": "/srv/data/",
+                    "jupyter_port": 9000,
+                    "tensorboard_port": 9001,
+                },
+            ],
+            {},
+            "container b: shared_folder /srv/data/ is already a's",
+        ),
+        ([{"name": "a", "uid": "abc"}], {}, "container a: uid must be a number, got 'abc'"),
+        ([{"name": "a", "uid": 1000, "env": ["A=1"]}], {}, "container a: env must be a mapping"),
+        (
+            [{"name": "a", "uid": 1000, "jupyter_port": "http"}],
+            {},
+            "container a: jupyter_port must be a number",
+        ),
     ],
 )
 def test_errors_name_the_container_and_the_variable(explicit, kwargs, message):

@@ -7,8 +7,43 @@ tests/unit/test_dl_containers_spec.py.
 from __future__ import annotations
 
 import ipaddress
+import re
 
 GPU_WORDS = ("all", "none", "auto")
+# Docker's container names; also file names under the role's folders, so never a path
+NAME = re.compile(r"^[a-zA-Z0-9][a-zA-Z0-9_.-]{0,62}$")
+# Docker's sizes: a number with an optional unit (b, k, m, g), e.g. 8g, 512m, 1073741824
+SIZE = re.compile(r"^[0-9]+(\.[0-9]+)?[bkmgBKMG]?$")
+
+
+def _int(value, what, errors):
+    """value as an int, or None with an error naming what it is."""
+    try:
+        return int(value)
+    except (TypeError, ValueError):
+        errors.append(f"{what} must be a number, got {value!r}")
+        return None
+
+
+def _settings_errors(where, spec, settings, errors):
+    """Checks of the values Docker would only refuse once folders and tokens exist."""
+    for key in ("shm_size", "memory"):
+        value = spec.get(key, settings.get(key, ""))
+        if str(value) != "" and not SIZE.match(str(value)):
+            errors.append(
+                f"{where}: {key} must be a size like 8g, 512m or a number of bytes "
+                f"(dl_containers_{key} or the entry's {key}), got {value!r}"
+            )
+    cpus = spec.get("cpus", settings.get("cpus", 0))
+    try:
+        if float(cpus) < 0:
+            raise ValueError
+    except (TypeError, ValueError):
+        errors.append(f"{where}: cpus must be a number of CPUs such as 4 or 0.5, got {cpus!r}")
+    for key in ("env", "labels"):
+        value = spec.get(key)
+        if value is not None and not isinstance(value, dict):
+            errors.append(f"{where}: {key} must be a mapping of NAME: value, got {value!r}")
 
 
 def allocate(users, allocations):
@@ -77,12 +112,18 @@ def resolve(explicit, users, allocations, settings, accounts, gpu_count, toolkit
             spec["gpus"] = ",".join(share) or "none"
         specs.append(spec)
 
-    out, names, ports = [], {}, {}
+    out, names, ports, folders = [], {}, {}, {}
     for index, spec in enumerate(specs):
         name = spec.get("name") or ""
         where = f"container {name or '#' + str(index)}"
         if not name:
             errors.append(f"{where}: every entry of dl_containers_list needs a name")
+            continue
+        if not NAME.match(str(name)):
+            errors.append(
+                f"{where}: name must be letters, digits, '_', '.' or '-' (not starting with one of "
+                f"the last three), at most 63 characters, got {name!r}"
+            )
             continue
         if name in names:
             errors.append(f"{where}: name used twice (dl_containers_list / dl_containers_users)")
@@ -97,12 +138,24 @@ def resolve(explicit, users, allocations, settings, accounts, gpu_count, toolkit
             else:
                 uid, gid = int(accounts[user][1]), int(accounts[user][2])
         else:
-            uid, gid = spec.get("uid", 1000), spec.get("gid", spec.get("uid", 1000))
+            uid = _int(spec.get("uid", 1000), f"{where}: uid", errors)
+            gid = _int(spec.get("gid", spec.get("uid", 1000)), f"{where}: gid", errors)
         if uid is not None and int(uid) == 0:
             errors.append(f"{where}: runs as root (uid 0); containers run as a user")
-        jp = int(spec.get("jupyter_port", settings["jupyter_base_port"]))
-        tb = int(spec.get("tensorboard_port", settings["tensorboard_base_port"]))
+        jp = _int(
+            spec.get("jupyter_port", settings["jupyter_base_port"]),
+            f"{where}: jupyter_port",
+            errors,
+        )
+        tb = _int(
+            spec.get("tensorboard_port", settings["tensorboard_base_port"]),
+            f"{where}: tensorboard_port",
+            errors,
+        )
+        _settings_errors(where, spec, settings, errors)
         for label, port in (("jupyter_port", jp), ("tensorboard_port", tb)):
+            if port is None:
+                continue
             if not 1 <= port <= 65535:
                 errors.append(f"{where}: {label} {port} is not a port")
             if port in ports:
@@ -111,6 +164,17 @@ def resolve(explicit, users, allocations, settings, accounts, gpu_count, toolkit
         folder = spec.get("shared_folder") or f"{settings['shared_root'].rstrip('/')}/{name}"
         if not str(folder).startswith("/"):
             errors.append(f"{where}: shared_folder must be an absolute host path, got {folder!r}")
+        elif str(folder).rstrip("/") == "" or ".." in str(folder).split("/"):
+            errors.append(
+                f"{where}: shared_folder must be a folder of its own, not / or a path with '..', "
+                f"got {folder!r}"
+            )
+        elif str(folder).rstrip("/") in folders:
+            errors.append(
+                f"{where}: shared_folder {folder} is already {folders[str(folder).rstrip('/')]}'s;"
+                " each container needs its own"
+            )
+        folders.setdefault(str(folder).rstrip("/"), name)
         gpus_value = spec.get("gpus", settings["gpus"])
         if str(gpus_value) == "auto":
             gpus_value = "all" if gpu_count and toolkit else "none"
@@ -141,12 +205,16 @@ def resolve(explicit, users, allocations, settings, accounts, gpu_count, toolkit
                 "shm_size": spec.get("shm_size", settings["shm_size"]),
                 "memory": spec.get("memory", settings["memory"]),
                 "cpus": spec.get("cpus", settings["cpus"]),
-                "env": dict(settings.get("env") or {}, **(spec.get("env") or {})),
-                "labels": dict(settings.get("labels") or {}, **(spec.get("labels") or {})),
+                "env": dict(settings.get("env") or {}, **_mapping(spec.get("env"))),
+                "labels": dict(settings.get("labels") or {}, **_mapping(spec.get("labels"))),
                 "state": state,
             }
         )
     return {"containers": out, "allocations": slots, "errors": errors}
+
+
+def _mapping(value):
+    return value if isinstance(value, dict) else {}
 
 
 class FilterModule:
