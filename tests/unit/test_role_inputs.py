@@ -5,6 +5,7 @@ connection, check mode), so argument specs and preflight asserts are exercised a
 meet them.
 """
 
+import os
 import sys
 import textwrap
 
@@ -92,3 +93,15 @@ def test_gpu_less_host_is_skipped_with_a_message(tmp_path, inventory):
     assert result.hosts["control"]["changed"] == 0
     events = (result.run_dir / "artifacts").rglob("*.json")
     assert any(b"has no NVIDIA GPU" in p.read_bytes() for p in events)
+
+
+@pytest.mark.skipif(os.geteuid() != 0, reason="planting a folder of another account needs root")
+def test_image_folders_planted_by_another_account_are_refused(tmp_path, inventory):
+    planted = tmp_path / "planted"
+    planted.mkdir()
+    os.chown(planted, 65534, 65534)  # nobody's, as a local user could make it in /var/tmp
+    result = run_role(tmp_path, inventory, "dl_image", {"dl_image_archive_dir": str(planted)})
+    assert not result.ok
+    messages = " | ".join(f.msg for f in result.failures)
+    assert f"{planted} exists but is not a folder that belongs to root" in messages, messages
+    assert result.hosts["control"]["changed"] == 0
