@@ -67,6 +67,8 @@ def _cells(host: str, r: dict[str, Any], markup: bool) -> list[str]:
         line = f", image line {r['cuda_line']}" if r.get("cuda_line") else ", no image line"
         gpu_text += f" (CUDA {r['cuda']}{line})"
     gpu_text += f", {len(gpus)} GPU: {', '.join(sorted(set(gpus)))}" if gpus else ", no GPU"
+    if r.get("reboot_required"):
+        gpu_text += ", REBOOT REQUIRED (a newer driver is installed than loaded)"
     containers = "; ".join(
         f"{labels.get('io.dlfleet.container', '?')} {status}"
         + (

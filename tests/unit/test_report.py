@@ -55,6 +55,7 @@ def test_report_marks_unreachable_and_last_run(tmp_path):
     console.print(report.table(data))
     text = console.export_text()
     assert "580.159.04 (CUDA 13.0, image line 13), 2 GPU: NVIDIA H200" in text
+    assert "REBOOT REQUIRED" not in text
     assert "dl-alice Up 2 hours (healthy) :8888" in text
     assert "unreachable or failed" in text
 
@@ -64,3 +65,12 @@ def test_report_marks_unreachable_and_last_run(tmp_path):
     assert '<tr class="bad"><td>xenial-1</td>' in page
     assert "dlfleet/dl:gpu-cu13-0123456789ab" in page
     assert "<script" not in page and "http" not in page.split("<body>")[0]  # self-contained
+
+
+def test_report_says_when_a_reboot_is_due():
+    host = {"os": "Ubuntu 24.04", "kernel": "6.8.0", "driver": "570.133.20", "cuda": "12.8",
+            "cuda_line": "12", "gpus": ["NVIDIA H200"], "reboot_required": True}  # fmt: skip
+    run = result({"gpu-1": host}, {"gpu-1": {"ok": 5, "failed": 0, "unreachable": 0}})
+    console = Console(record=True, width=250)
+    console.print(report.table(report.build(run, None)))
+    assert "REBOOT REQUIRED" in console.export_text()
