@@ -51,6 +51,10 @@ def _exit_for(result) -> None:
         "diff": "Show file differences.",
         "extra-var": "Extra variable key=value, JSON/YAML mapping or @file (repeatable).",
         "retry-failed": "Re-run only the hosts that failed or were unreachable last time.",
+        "serial": "Hosts per batch, a number or a percentage (default: dlfleet.serial, else the "
+        "inventory's dlfleet_serial, else all at once).",
+        "max-fail-percentage": "Stop when more than this percentage of a batch failed (default: "
+        "dlfleet.max_fail_percentage, else the inventory's dlfleet_max_fail_percentage).",
         "playbook": "Another playbook instead of playbooks/site.yml.",
         "verbose": "More Ansible output in the artifacts (-v, -vv, ...).",
     },
@@ -67,6 +71,8 @@ def provision(
     retry_failed=False,
     playbook=None,
     verbose=0,
+    serial=None,
+    max_fail_percentage=None,
 ):
     """Provision hosts with playbooks/site.yml (the lab when no inventory is set)."""
     result = app.provision(
@@ -80,6 +86,8 @@ def provision(
         extra_vars=extra_var or (),
         retry_failed=retry_failed,
         verbosity=verbose,
+        serial=serial,
+        max_fail_percentage=max_fail_percentage,
     )
     _exit_for(result)
 

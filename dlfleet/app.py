@@ -49,6 +49,10 @@ class Settings:
     # frameworks of the lab's cpu image on top of the scientific stack, Jupyter, TensorBoard
     lab_image_frameworks: list[str] = field(default_factory=lambda: ["sklearn"])
     forks: int = 20
+    # rolling changes: hosts per batch (a number or a percentage) and the failure share that
+    # stops the run; empty leaves them to the inventory (dlfleet_serial, ...), else all at once
+    serial: str = ""
+    max_fail_percentage: str = ""
     # linear (Ansible's default), free, or mitogen (the `speed` extra; see the README)
     strategy: str = "linear"
     extra: dict[str, Any] = field(default_factory=dict)
@@ -127,6 +131,8 @@ def provision(
     verbosity: int = 0,
     keep: bool = True,
     quiet: bool = False,
+    serial: str | None = None,
+    max_fail_percentage: str | None = None,
 ) -> RunResult:
     book = Path(playbook or settings.playbook)
     book = book if book.is_absolute() else paths.ROOT / book
@@ -135,7 +141,9 @@ def provision(
     extravars = parse_extravars(extra_vars)
     inv = resolve_inventory(settings, inventory)
     if retry_failed:
-        limit = _retry_limit(settings, limit)
+        limit = _retry_limit(settings, limit, inv)
+    if not quiet:  # provisioning runs: the fleet's rolling settings reach the play keywords
+        extravars = {**_rolling_vars(settings, inv, serial, max_fail_percentage), **extravars}
     request = RunRequest(
         playbook=book,
         inventory=inv,
@@ -159,14 +167,39 @@ def query(settings: Settings, playbook: str, **kwargs: Any) -> RunResult:
     return provision(settings, playbook=playbook, quiet=True, keep=False, **kwargs)
 
 
-def _retry_limit(settings: Settings, limit: str | None) -> str:
+def _rolling_vars(
+    settings: Settings, inv: Path, serial: str | None, max_fail: str | None
+) -> dict[str, Any]:
+    """dlfleet_serial / dlfleet_max_fail_percentage: the flag, else invoke's configuration,
+    else the inventory (read here: play keywords never see inventory variables)."""
+    chosen = {
+        "dlfleet_serial": serial or settings.serial,
+        "dlfleet_max_fail_percentage": max_fail or settings.max_fail_percentage,
+    }
+    out = {k: v for k, v in chosen.items() if str(v) != ""}
+    if len(out) < len(chosen):
+        from . import inventory
+
+        out = {**inventory.rolling(inventory.hostvars(inv)), **out}
+    return out
+
+
+def _retry_limit(settings: Settings, limit: str | None, inv: Path | None = None) -> str:
     last = load_last_summary(settings.state)
     if not last:
         raise DlfleetError("--retry-failed: no earlier run recorded")
     failed = last.get("failed_hosts") or []
     if not failed:
         raise DlfleetError("--retry-failed: the last run had no failed hosts")
-    return ":".join(failed) if not limit else f"{limit}:&{','.join(failed)}"
+    if limit and inv:
+        # the failed hosts inside --limit (Ansible patterns cannot group "limit & (a, b)")
+        from . import inventory
+
+        in_limit = set(inventory.hostvars(inv, limit))
+        failed = [h for h in failed if h in in_limit]
+        if not failed:
+            raise DlfleetError(f"--retry-failed: no host that failed last time is in {limit}")
+    return ":".join(failed)
 
 
 # -- lab ----------------------------------------------------------------------------

@@ -50,7 +50,6 @@ def test_retry_failed_limits_to_last_failures(tmp_path):
     (tmp_path / "runs").mkdir()
     (tmp_path / "runs" / "last.json").write_text('{"failed_hosts": ["noble-1", "xenial-2"]}')
     assert app._retry_limit(s, None) == "noble-1:xenial-2"
-    assert app._retry_limit(s, "gpu") == "gpu:&noble-1,xenial-2"
     (tmp_path / "runs" / "last.json").write_text('{"failed_hosts": []}')
     with pytest.raises(DlfleetError, match="no failed hosts"):
         app._retry_limit(s, None)
