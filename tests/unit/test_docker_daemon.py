@@ -1,0 +1,80 @@
+"""daemon.json merge: dlfleet owns the values it wrote, wherever they are nested; the host's
+own values survive every run."""
+
+import importlib.util
+
+from dlfleet import paths
+
+_spec = importlib.util.spec_from_file_location(
+    "docker_daemon_filter", paths.ROLES / "docker" / "filter_plugins" / "docker_daemon.py"
+)
+plugin = importlib.util.module_from_spec(_spec)
+_spec.loader.exec_module(plugin)
+merge = plugin.docker_daemon_merge
+
+DEFAULTS = {
+    "log-driver": "json-file",
+    "log-opts": {"max-size": "100m", "max-file": "5"},
+    "live-restore": True,
+}
+HOST = {
+    "log-opts": {"max-file": "9"},
+    "runtimes": {"kata": {"path": "/usr/bin/kata-runtime"}},
+}
+OPTIONS = {"log-opts": {"max-size": "50m"}, "runtimes": {"crun": {"path": "/usr/bin/crun"}}}
+NVIDIA = {"runtimes": {"nvidia": {"path": "nvidia-container-runtime", "runtimeArgs": []}}}
+
+
+def run_twice(existing, options, contributions=()):
+    first = merge(existing, [], DEFAULTS, options, list(contributions))
+    second = merge(first["config"], first["managed"], DEFAULTS, options, list(contributions))
+    return first, second
+
+
+def test_nested_host_values_survive_the_second_run():
+    first, second = run_twice(HOST, OPTIONS, [NVIDIA])
+    assert second["config"] == first["config"]  # nothing changes: no restart
+    config = second["config"]
+    assert config["log-opts"] == {"max-file": "9", "max-size": "50m"}
+    assert set(config["runtimes"]) == {"kata", "crun", "nvidia"}
+    assert config["live-restore"] is True
+    assert ["log-opts", "max-file"] not in second["managed"]
+    assert ["runtimes", "kata"] not in second["managed"]
+    assert ["runtimes", "nvidia", "path"] in second["managed"]
+
+
+def test_a_value_no_longer_asked_for_is_removed_and_the_hosts_stay():
+    first, _ = run_twice(HOST, OPTIONS, [NVIDIA])
+    after = merge(first["config"], first["managed"], DEFAULTS, {}, [])
+    config = after["config"]
+    assert config["runtimes"] == {"kata": {"path": "/usr/bin/kata-runtime"}}
+    # the host's own max-file stays; dlfleet's default max-size comes back in place of 50m
+    assert config["log-opts"] == {"max-file": "9", "max-size": "100m"}
+
+
+def test_an_emptied_mapping_goes_with_its_last_value():
+    first = merge({}, [], {}, {"features": {"buildkit": True}}, [])
+    after = merge(first["config"], first["managed"], {}, {}, [])
+    assert after["config"] == {}
+
+
+def test_the_hosts_own_log_driver_gets_no_json_file_options():
+    config = merge({"log-driver": "journald"}, [], DEFAULTS, {}, [])["config"]
+    assert config == {"log-driver": "journald", "live-restore": True}
+    # the same when the driver is asked for
+    config = merge({}, [], DEFAULTS, {"log-driver": "syslog"}, [])["config"]
+    assert "log-opts" not in config
+
+
+def test_asked_values_win_over_the_hosts_and_defaults_do_not():
+    config = merge({"live-restore": False, "debug": True}, [], DEFAULTS, {"debug": False}, [])
+    assert config["config"]["live-restore"] is False  # the host turned it off: kept
+    assert config["config"]["debug"] is False  # asked for: set
+    assert ["live-restore"] not in config["managed"]
+
+
+def test_older_records_of_top_level_keys_still_read():
+    existing = {"log-driver": "json-file", "log-opts": {"max-size": "100m", "max-file": "5"}}
+    after = merge(existing, ["log-driver", "log-opts"], DEFAULTS, {}, [])
+    assert after["config"] == {**DEFAULTS}
+    assert ["log-opts", "max-size"] in after["managed"]
