@@ -2,7 +2,8 @@
 exactly the values it wrote, wherever they sit in the file.
 
     {{ existing | docker_daemon_merge(managed, defaults, options, contributions) }}
-    -> {"config": the new daemon.json, "managed": [key paths dlfleet wrote, e.g. ["log-opts", "max-size"]]}
+    -> {"config": the new daemon.json,
+        "managed": [key paths dlfleet wrote, e.g. ["log-opts", "max-size"]]}
 
 - existing: the host's daemon.json now; managed: the paths recorded by the last run (older
   dlfleet recorded top-level keys: read as one-key paths).
