@@ -55,6 +55,8 @@ def _exit_for(result) -> None:
         "inventory's dlfleet_serial, else all at once).",
         "max-fail-percentage": "Stop when more than this percentage of a batch failed (default: "
         "dlfleet.max_fail_percentage, else the inventory's dlfleet_max_fail_percentage).",
+        "prune": "Remove workspaces dlfleet started that are no longer declared (shared folders "
+        "stay); without it they are only reported.",
         "playbook": "Another playbook instead of playbooks/site.yml.",
         "verbose": "More Ansible output in the artifacts (-v, -vv, ...).",
     },
@@ -73,6 +75,7 @@ def provision(
     verbose=0,
     serial=None,
     max_fail_percentage=None,
+    prune=False,
 ):
     """Provision hosts with playbooks/site.yml (the lab when no inventory is set)."""
     result = app.provision(
@@ -83,7 +86,7 @@ def provision(
         tags=tags or (),
         check=check,
         diff=diff,
-        extra_vars=extra_var or (),
+        extra_vars=[*(extra_var or ()), *(['{"dl_containers_prune": true}'] if prune else [])],
         retry_failed=retry_failed,
         verbosity=verbose,
         serial=serial,

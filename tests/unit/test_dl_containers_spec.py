@@ -157,3 +157,41 @@ def test_gpus_auto_and_partition():
 def test_errors_name_the_container_and_the_variable(explicit, kwargs, message):
     errors = resolve(explicit=explicit, **kwargs)["errors"]
     assert any(message in e for e in errors), errors
+
+
+def engine_container(name, jupyter, tensorboard, dlfleet=True):
+    labels = {"io.dlfleet.container": name} if dlfleet else {}
+    ports = [
+        {"PublicPort": jupyter, "PrivatePort": 8888},
+        {"PublicPort": tensorboard, "PrivatePort": 6006},
+    ]
+    return {"Names": [f"/{name}"], "Labels": labels, "Ports": ports}
+
+
+def test_a_dropped_workspace_keeps_its_ports_until_removed():
+    # dave's workspace was dropped from the declaration but still runs on 8889/6007
+    running = [engine_container("dl-alice", 8888, 6006), engine_container("dl-dave", 8889, 6007)]
+    spec = plugin.resolve([], ["alice", "bob"], {"alice": 0}, SETTINGS, ACCOUNTS, 0, False, running)
+    assert spec["errors"] == []
+    assert spec["undeclared"] == ["dl-dave"]
+    bob = next(c for c in spec["containers"] if c["name"] == "dl-bob")
+    assert (bob["jupyter_port"], bob["tensorboard_port"]) == (8890, 6008)
+    # with prune, dave's container goes in this run and its ports come free
+    pruned = plugin.resolve(
+        [], ["alice", "bob"], {"alice": 0}, {**SETTINGS, "prune": True}, ACCOUNTS, 0, False, running
+    )
+    assert pruned["undeclared"] == ["dl-dave"]
+    assert next(c for c in pruned["containers"] if c["name"] == "dl-bob")["jupyter_port"] == 8889
+
+
+def test_ports_of_containers_dlfleet_does_not_run_are_avoided_or_named():
+    running = [engine_container("someone-elses", 8888, 6006, dlfleet=False)]
+    spec = plugin.resolve([], ["alice"], {}, SETTINGS, ACCOUNTS, 0, False, running)
+    assert spec["undeclared"] == []  # not dlfleet's: never reported or removed
+    assert spec["containers"][0]["jupyter_port"] == 8889
+    clash = plugin.resolve(
+        [{"name": "a", "uid": 1000}], [], {}, SETTINGS, ACCOUNTS, 0, False, running
+    )
+    assert any(
+        "jupyter_port 8888 is published by container someone-elses" in e for e in clash["errors"]
+    )

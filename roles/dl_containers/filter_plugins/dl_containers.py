@@ -46,14 +46,15 @@ def _settings_errors(where, spec, settings, errors):
             errors.append(f"{where}: {key} must be a mapping of NAME: value, got {value!r}")
 
 
-def allocate(users, allocations):
-    """Keep every user's slot; give new users the lowest free ones. Returns a new dict."""
+def allocate(users, allocations, busy=lambda slot: False):
+    """Keep every user's slot; give new users the lowest free ones (not taken, not busy: its
+    ports are published by a container dlfleet does not run). Returns a new dict."""
     result = {u: int(i) for u, i in (allocations or {}).items() if u in users}
     taken = set(result.values())
     for user in users:
         if user not in result:
             slot = 0
-            while slot in taken:
+            while slot in taken or busy(slot):
                 slot += 1
             result[user] = slot
             taken.add(slot)
@@ -81,12 +82,24 @@ def _gpu_ids(value, gpu_count):
     return ids
 
 
-def resolve(explicit, users, allocations, settings, accounts, gpu_count, toolkit):
-    """The full list of containers, the port allocations to keep, and every error found.
+def _published(containers):
+    """{host port: container name} of what the host's containers publish."""
+    out = {}
+    for c in containers or []:
+        name = (c.get("Names") or ["?"])[0].lstrip("/")
+        for port in c.get("Ports") or []:
+            if port.get("PublicPort"):
+                out[int(port["PublicPort"])] = name
+    return out
+
+
+def resolve(explicit, users, allocations, settings, accounts, gpu_count, toolkit, running=None):
+    """The full list of containers, the port allocations to keep, the containers dlfleet
+    started once and that are no longer declared, and every error found.
 
     settings: the role's dl_containers_* values without the prefix; accounts: getent passwd of
     the host ({name: [password, uid, gid, ...]}); toolkit: whether the NVIDIA runtime is
-    registered with the engine.
+    registered with the engine; running: the engine's containers (docker_host_info).
     """
     errors = []
     try:
@@ -96,7 +109,25 @@ def resolve(explicit, users, allocations, settings, accounts, gpu_count, toolkit
             "dl_containers_bind_address must be an IP address (127.0.0.1: SSH tunnels only; "
             f"0.0.0.0: every interface), got {settings.get('bind_address')!r}"
         )
-    slots = allocate(list(users or []), allocations)
+    declared = {c.get("name") for c in explicit or []} | {f"dl-{u}" for u in users or []}
+    others = [c for c in running or [] if (c.get("Names") or ["?"])[0].lstrip("/") not in declared]
+    # with prune, dlfleet's undeclared containers go in this run: their ports come free
+    in_use = _published(
+        c
+        for c in others
+        if not (settings.get("prune") and "io.dlfleet.container" in (c.get("Labels") or {}))
+    )
+    undeclared = sorted(
+        (c.get("Names") or ["?"])[0].lstrip("/")
+        for c in others
+        if "io.dlfleet.container" in (c.get("Labels") or {})
+    )
+    jbase, tbase = int(settings["jupyter_base_port"]), int(settings["tensorboard_base_port"])
+    slots = allocate(
+        list(users or []),
+        allocations,
+        lambda slot: jbase + slot in in_use or tbase + slot in in_use,
+    )
     specs = [dict(c) for c in explicit or []]
     for user in users or []:
         slot = slots[user]
@@ -160,6 +191,12 @@ def resolve(explicit, users, allocations, settings, accounts, gpu_count, toolkit
                 errors.append(f"{where}: {label} {port} is not a port")
             if port in ports:
                 errors.append(f"{where}: {label} {port} is already used by {ports[port]}")
+            elif port in in_use:
+                errors.append(
+                    f"{where}: {label} {port} is published by container {in_use[port]}, which is "
+                    "not declared (remove it, e.g. with dl_containers_prune, or choose another "
+                    "port)"
+                )
             ports[port] = f"{name} ({label})"
         folder = spec.get("shared_folder") or f"{settings['shared_root'].rstrip('/')}/{name}"
         if not str(folder).startswith("/"):
@@ -210,7 +247,7 @@ def resolve(explicit, users, allocations, settings, accounts, gpu_count, toolkit
                 "state": state,
             }
         )
-    return {"containers": out, "allocations": slots, "errors": errors}
+    return {"containers": out, "allocations": slots, "undeclared": undeclared, "errors": errors}
 
 
 def _mapping(value):
