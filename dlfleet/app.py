@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import os
+import shlex
 import subprocess
 import sys
 from collections.abc import Mapping, Sequence
@@ -328,9 +329,21 @@ def containers_table(result: RunResult) -> Table:
 
 
 def container_urls(result: RunResult) -> list[str]:
-    """Lines with each Jupyter URL (token included) and the SSH tunnel to reach it."""
+    """Lines with each Jupyter URL (token included) and the SSH tunnel to reach it, to copy as
+    printed: the host's SSH key, port and options as the inventory gives them, and local ports
+    that do not collide when several hosts publish the same ones."""
     urls = dict(result.data.get("urls") or {})
-    addresses = urls.pop("_address", {})
+    ssh = urls.pop("_ssh", {})
+    urls.pop("_address", None)
+    taken: set[int] = set()
+
+    def local(port: str | None) -> int:
+        wanted = int(port or 0)
+        while wanted in taken:
+            wanted += 1
+        taken.add(wanted)
+        return wanted
+
     lines = []
     for host, rows in sorted(urls.items()):
         for labels, token in rows:
@@ -340,16 +353,34 @@ def container_urls(result: RunResult) -> list[str]:
                 labels.get("io.dlfleet.tensorboard_port"),
             )
             bind = labels.get("io.dlfleet.bind", "127.0.0.1")
-            where = "localhost" if bind in ("127.0.0.1", "0.0.0.0") else bind  # noqa: S104 - a label
-            lines.append(
-                f"{host} {name}: http://{where}:{jp}/lab?token={token}  (TensorBoard :{tb})"
-            )
-            if bind == "127.0.0.1":
-                target = addresses.get(host, host)
+            if bind != "127.0.0.1":
+                where = "localhost" if bind == "0.0.0.0" else bind  # noqa: S104 - a label
                 lines.append(
-                    f"    tunnel: ssh -N -L {jp}:127.0.0.1:{jp} -L {tb}:127.0.0.1:{tb} {target}"
+                    f"{host} {name}: http://{where}:{jp}/lab?token={token}  (TensorBoard :{tb})"
                 )
+                continue
+            ljp, ltb = local(jp), local(tb)
+            lines.append(
+                f"{host} {name}: http://localhost:{ljp}/lab?token={token}  (TensorBoard :{ltb})"
+            )
+            lines.append(
+                f"    tunnel: {tunnel_command(ssh.get(host) or {}, host, (ljp, jp), (ltb, tb))}"
+            )
     return lines
+
+
+def tunnel_command(ssh: Mapping[str, Any], host: str, *ports: tuple[int, Any]) -> str:
+    """The ssh command forwarding local ports to the host's loopback, as one shell line."""
+    argv = ["ssh", "-N"]
+    for local_port, remote_port in ports:
+        argv += ["-L", f"{local_port}:127.0.0.1:{remote_port}"]
+    if ssh.get("port"):
+        argv += ["-p", str(ssh["port"])]
+    if ssh.get("key"):
+        argv += ["-i", str(ssh["key"])]
+    argv += shlex.split(str(ssh.get("args") or ""))
+    argv.append(ssh.get("target") or host)
+    return shlex.join(argv)
 
 
 def ssh_target(settings: Settings, inventory: str | None, host: str) -> list[str]:

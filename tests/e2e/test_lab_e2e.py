@@ -8,8 +8,10 @@ once it is back, a no-change run, the outcome, and teardown. Run with `invoke te
 """
 
 import os
+import shlex
 import subprocess
 import time
+import urllib.request
 
 import pytest
 
@@ -133,6 +135,30 @@ def test_simulated_gpu_host_runs_the_gpu_path(settings, hosts):
     the_lab = settings.lab()
     requests = _ssh(the_lab, GPU, "docker inspect -f '{{json .HostConfig.DeviceRequests}}' dl-lab")
     assert '"Driver":"nvidia"' in requests, requests
+
+
+def test_the_printed_tunnel_reaches_jupyter(settings, hosts):
+    """The tunnel line `invoke demo` and `containers.url` print, run exactly as printed."""
+    lines = app.container_urls(app.query(settings, "playbooks/containers_url.yml"))
+    at = next(i for i, line in enumerate(lines) if line.startswith("noble-1 dl-lab: "))
+    url = lines[at].split(": ", 1)[1].split()[0]
+    tunnel = lines[at + 1].split("tunnel: ", 1)[1]
+    proc = subprocess.Popen(shlex.split(tunnel), stderr=subprocess.PIPE, text=True)  # noqa: S603
+    try:
+        answer = ""
+        for _ in range(30):
+            try:
+                api = url.replace("/lab?", "/api/contents?")
+                with urllib.request.urlopen(api, timeout=5) as response:  # noqa: S310 - localhost
+                    answer = str(response.status)
+                break
+            except OSError as exc:
+                answer = str(exc)
+                time.sleep(1)
+        assert answer == "200", f"{tunnel}: {answer}"
+    finally:
+        proc.terminate()
+        proc.wait(timeout=10)
 
 
 def _report_run(settings):

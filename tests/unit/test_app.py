@@ -1,8 +1,10 @@
 """Configuration, inventory choice, lab specs and the command line's input errors."""
 
 import os
+import shlex
 import subprocess
 import sys
+from types import SimpleNamespace
 
 import pytest
 import yaml
@@ -284,3 +286,33 @@ def test_strategies_become_ansible_settings(monkeypatch):
     monkeypatch.setitem(sys.modules, "ansible_mitogen", None)  # not installed
     with pytest.raises(DlfleetError, match=r"pip install -e '.\[speed\]'"):
         runner.strategy_envvars("mitogen")
+
+
+def test_printed_tunnels_work_as_printed_and_do_not_collide():
+    ssh = {
+        "target": "root@172.30.0.2",
+        "port": "",
+        "key": "/home/me/.dlfleet/lab key/id_ed25519",
+        "args": "-o StrictHostKeyChecking=no -o UserKnownHostsFile=/dev/null",
+    }
+    labels = {"io.dlfleet.container": "dl-lab", "io.dlfleet.jupyter_port": "8888",
+              "io.dlfleet.tensorboard_port": "6006", "io.dlfleet.bind": "127.0.0.1"}  # fmt: skip
+    data = {
+        "urls": {
+            "a": [[labels, "tok-a"]],
+            "b": [[labels, "tok-b"]],
+            "_ssh": {"a": ssh, "b": {**ssh, "target": "me@b.example", "port": 2222, "key": ""}},
+        }
+    }
+    result = SimpleNamespace(data=data)
+    lines = app.container_urls(result)
+    assert lines[0] == "a dl-lab: http://localhost:8888/lab?token=tok-a  (TensorBoard :6006)"
+    assert shlex.split(lines[1].split("tunnel: ", 1)[1]) == [
+        "ssh", "-N", "-L", "8888:127.0.0.1:8888", "-L", "6006:127.0.0.1:6006",
+        "-i", "/home/me/.dlfleet/lab key/id_ed25519",
+        "-o", "StrictHostKeyChecking=no", "-o", "UserKnownHostsFile=/dev/null", "root@172.30.0.2",
+    ]  # fmt: skip
+    # the second host publishes the same ports: other local ports, same remote ones
+    assert lines[2] == "b dl-lab: http://localhost:8889/lab?token=tok-b  (TensorBoard :6007)"
+    assert "-L 8889:127.0.0.1:8888 -L 6007:127.0.0.1:6006 -p 2222" in lines[3]
+    assert lines[3].endswith("me@b.example")
