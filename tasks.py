@@ -249,6 +249,7 @@ def containers_rm(c, inventory=None, limit=None):
 @user_errors
 def containers_logs(c, host, name, tail=100, inventory=None):
     """The last lines a container wrote."""
+    app.check_container_name(name)
     result = app.query(
         _settings(c), "playbooks/containers_logs.yml", inventory=inventory, limit=host,
         extra_vars=[f"dlfleet_container={name}", f"dlfleet_tail={int(tail)}"],
@@ -267,6 +268,7 @@ def containers_logs(c, host, name, tail=100, inventory=None):
 @user_errors
 def containers_exec(c, host, name, inventory=None):
     """An interactive shell in a container (over SSH, with sudo where you are not root)."""
+    app.check_container_name(name)  # it reaches a remote shell
     argv = app.ssh_target(_settings(c), inventory, host)
     os.execvp(argv[0], [*argv, "sudo", "docker", "exec", "-it", name, "bash"])  # noqa: S606
 

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import os
+import re
 import shlex
 import subprocess
 import sys
@@ -381,6 +382,18 @@ def tunnel_command(ssh: Mapping[str, Any], host: str, *ports: tuple[int, Any]) -
     argv += shlex.split(str(ssh.get("args") or ""))
     argv.append(ssh.get("target") or host)
     return shlex.join(argv)
+
+
+CONTAINER_NAME = re.compile(r"^[a-zA-Z0-9][a-zA-Z0-9_.-]{0,62}$")
+
+
+def check_container_name(name: str) -> str:
+    """A Docker container name (what dl_containers accepts), nothing a shell would read."""
+    if not CONTAINER_NAME.match(name or ""):
+        raise DlfleetError(
+            f"{name!r} is not a container name: letters, digits, '_', '.' and '-' only"
+        )
+    return name
 
 
 def ssh_target(settings: Settings, inventory: str | None, host: str) -> list[str]:

@@ -157,6 +157,13 @@ IMAGE_BASES: dict[str, Recipe] = {
 }
 LINE_BASES = {"13": RECIPES["noble"], "12": RECIPES["noble"], "11": IMAGE_BASES["focal"]}
 
+# What lab hosts of each OS need on machines without CAP_SYS_RESOURCE (see write_inventory).
+SANDBOX_GROUP_VARS: dict[str, dict[str, Any]] = {
+    "xenial": {"dl_image_smoke": False, "dl_containers_list": []},
+    "noble": {"docker_version": "24.0.7"},
+    "jammy": {"docker_version": "20.10.12"},
+}
+
 # The options SANDBOX-class machines (no CAP_SYS_RESOURCE) accept for a systemd container
 # that runs its own dockerd: every capability but SYS_RESOURCE, no --privileged.
 CAP_DROP = ["SYS_RESOURCE"]
@@ -607,12 +614,11 @@ class Lab:
         if not engine.has_cap_sys_resource():
             # Sandboxed machines (no CAP_SYS_RESOURCE): containerd 1.2 (xenial's docker.io)
             # cannot start containers, so xenial lab hosts load the image but run none; and
-            # docker.io 29 (noble-updates) cannot network nested containers, so noble lab
-            # hosts keep noble's own 24.0.7.
-            if "xenial" in groups:
-                groups["xenial"]["vars"] = {"dl_image_smoke": False, "dl_containers_list": []}
-            if "noble" in groups:
-                groups["noble"]["vars"] = {"docker_version": "24.0.7"}
+            # docker.io 29 (noble-updates, jammy-updates) cannot network nested containers,
+            # so noble and jammy lab hosts keep their release's own engine.
+            for os_name, os_vars in SANDBOX_GROUP_VARS.items():
+                if os_name in groups:
+                    groups[os_name]["vars"] = dict(os_vars)
             # nor may containers raise their memlock limit there
             sandbox_vars = {"dl_containers_ulimits": ["stack:67108864:67108864"]}
         else:

@@ -149,7 +149,8 @@ def write_config(root: Path, bind: str, port: int) -> Path:
         "storage": {
             "filesystem": {"rootdirectory": str(root / "storage")},
             "cache": {"blobdescriptor": "inmemory"},
-            "delete": {"enabled": True},
+            # nobody deletes the fleet's images through the (unauthenticated) lab registry
+            "delete": {"enabled": False},
         },
         "http": {
             "addr": f"{bind}:{port}",

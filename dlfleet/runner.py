@@ -10,6 +10,7 @@ outcome is written as a JSON summary beside the run's artifacts.
 from __future__ import annotations
 
 import json
+import os
 import shutil
 import signal
 import threading
@@ -315,7 +316,10 @@ def run_playbook(
     if keep:
         summary = json.dumps(result.summary(), indent=2, sort_keys=True)
         (run_dir / "summary.json").write_text(summary + "\n")
-        (state / "runs" / "last.json").write_text(summary + "\n")
+        # whole or not at all: a crash mid-write must not leave a file later runs cannot read
+        partial = state / "runs" / f".last.json.{os.getpid()}"
+        partial.write_text(summary + "\n")
+        partial.replace(state / "runs" / "last.json")
     else:
         # the run handled secrets (e.g. Jupyter tokens): keep nothing of it on disk
         shutil.rmtree(run_dir, ignore_errors=True)

@@ -1,5 +1,6 @@
 """End to end: the main job on a lab of real systemd hosts, with one host down at first and one
-simulated GPU host (``noble+gpu``: the GPU code paths of every role, the CUDA 13 image).
+simulated GPU host on Ubuntu 22.04 (``jammy+gpu``: the GPU code paths of every role, the
+CUDA 13 image).
 
 Slow (minutes): it installs the Docker engine on each lab host from the real archives through
 the shared apt cache, ships the deep-learning image and starts the workspaces. The tests run
@@ -23,7 +24,7 @@ pytestmark = pytest.mark.e2e
 
 LAB = "dlfleet-e2e"
 DOWN = "bookworm-1"  # the host that is stopped during the first run
-GPU = "noble-gpu-1"  # the simulated GPU host
+GPU = "jammy-gpu-1"  # the simulated GPU host
 
 
 @pytest.fixture(scope="module")
@@ -32,7 +33,7 @@ def settings(tmp_path_factory):
     s = app.Settings(
         state_dir=str(tmp_path_factory.mktemp("state")),
         lab_name=LAB,
-        lab_hosts=os.environ.get("DLFLEET_E2E_HOSTS", "xenial=1,noble=1,bookworm=1,noble+gpu=1"),
+        lab_hosts=os.environ.get("DLFLEET_E2E_HOSTS", "xenial=1,noble=1,bookworm=1,jammy+gpu=1"),
     )
     the_lab = s.lab()
     the_lab.down()  # a lab left over by an interrupted run
@@ -44,7 +45,7 @@ def settings(tmp_path_factory):
 def hosts(settings):
     the_lab = settings.lab_up()
     found = the_lab.hosts()
-    assert {h.os for h in found} == {"xenial", "noble", "bookworm"}
+    assert {h.os for h in found} == {"xenial", "noble", "bookworm", "jammy"}
     assert [h.name for h in found if h.gpu] == [GPU]
     assert all(h.status == "running" and h.address for h in found)
     return found

@@ -316,3 +316,10 @@ def test_printed_tunnels_work_as_printed_and_do_not_collide():
     assert lines[2] == "b dl-lab: http://localhost:8889/lab?token=tok-b  (TensorBoard :6007)"
     assert "-L 8889:127.0.0.1:8888 -L 6007:127.0.0.1:6006 -p 2222" in lines[3]
     assert lines[3].endswith("me@b.example")
+
+
+@pytest.mark.parametrize("name", ["dl-alice; rm -rf /", "../etc", "$(id)", "", "-it"])
+def test_container_names_that_would_reach_a_shell_are_refused(name):
+    with pytest.raises(DlfleetError, match="is not a container name"):
+        app.check_container_name(name)
+    assert app.check_container_name("dl-alice") == "dl-alice"
