@@ -84,10 +84,18 @@ def _cells(host: str, r: dict[str, Any], markup: bool) -> list[str]:
         r.get("docker") or "none",
         gpu_text,
         r.get("toolkit") or "none",
-        ", ".join(r.get("images") or []) or "none",
+        _images(r),
         containers or "none",
         _last(r),
     ]
+
+
+def _images(r: dict[str, Any]) -> str:
+    images = r.get("images") or []
+    if not images:
+        return "none"
+    held = f" ({r['image_bytes'] / 1e9:.1f} GB held)" if r.get("image_bytes") else ""
+    return ", ".join(images) + held
 
 
 def _last(r: dict[str, Any]) -> str:

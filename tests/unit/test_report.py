@@ -29,7 +29,7 @@ def test_report_marks_unreachable_and_last_run(tmp_path):
     noble = {
         "os": "Ubuntu 24.04", "kernel": "6.8.0", "docker": "27.5.1", "runtimes": ["runc", "nvidia"],
         "gpus": ["NVIDIA H200", "NVIDIA H200"], "driver": "580.159.04", "cuda": "13.0",
-        "cuda_line": "13", "toolkit": "1.17.8-1", "images": ["dlfleet/dl:gpu-cu13-0123456789ab"],
+        "cuda_line": "13", "toolkit": "1.17.8-1", "images": ["dlfleet/dl:gpu-cu13-0123456789ab"], "image_bytes": 2400000000,
         "containers": [[{"io.dlfleet.container": "dl-alice", "io.dlfleet.jupyter_port": "8888"}, "Up 2 hours (healthy)"]],
     }  # fmt: skip
     run = result(
@@ -56,6 +56,7 @@ def test_report_marks_unreachable_and_last_run(tmp_path):
     text = console.export_text()
     assert "580.159.04 (CUDA 13.0, image line 13), 2 GPU: NVIDIA H200" in text
     assert "REBOOT REQUIRED" not in text
+    assert "(2.4 GB held)" in text
     assert "dl-alice Up 2 hours (healthy) :8888" in text
     assert "unreachable or failed" in text
 
