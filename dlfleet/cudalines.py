@@ -9,6 +9,7 @@ tests and the roles cannot disagree.
 from __future__ import annotations
 
 import importlib.util
+import sys
 from functools import cache
 from types import ModuleType
 
@@ -19,13 +20,32 @@ from . import paths
 DRIVER = paths.ROLES / "nvidia_driver"
 
 
-@cache
-def filters() -> ModuleType:
-    path = DRIVER / "filter_plugins" / "nvidia_driver.py"
-    spec = importlib.util.spec_from_file_location("nvidia_driver_filters", path)
+def _load(name: str, path) -> ModuleType:
+    spec = importlib.util.spec_from_file_location(name, path)
     module = importlib.util.module_from_spec(spec)
     spec.loader.exec_module(module)
     return module
+
+
+@cache
+def filters() -> ModuleType:
+    return _load("nvidia_driver_filters", DRIVER / "filter_plugins" / "nvidia_driver.py")
+
+
+@cache
+def detection() -> ModuleType:
+    """The role's GPU detection module, its functions usable without Ansible (the module only
+    needs AnsibleModule to run as a module; a stand-in is given where Ansible is missing)."""
+    if "ansible.module_utils.basic" not in sys.modules:
+        try:
+            import ansible.module_utils.basic  # noqa: F401
+        except ImportError:  # e.g. a GPU machine with only Python: nothing of it is used
+            basic = ModuleType("ansible.module_utils.basic")
+            basic.AnsibleModule = object
+            for name in ("ansible", "ansible.module_utils"):
+                sys.modules.setdefault(name, ModuleType(name))
+            sys.modules["ansible.module_utils.basic"] = basic
+    return _load("nvidia_gpu_facts", DRIVER / "library" / "nvidia_gpu_facts.py")
 
 
 @cache

@@ -18,47 +18,32 @@ import contextlib
 import importlib.util
 import io
 import json
+import shutil
+import subprocess
 import sys
-import types
 from pathlib import Path
 
-import yaml
-
 ROOT = Path(__file__).resolve().parents[2]
-DRIVER = ROOT / "roles" / "nvidia_driver"
+sys.path.insert(0, str(ROOT))  # dlfleet from this checkout, installed or not
+
+from dlfleet import cudalines  # noqa: E402
+
 SMOKE = ROOT / "roles" / "dl_image" / "files" / "dlfleet-smoke.py"
-
-
-def load(name: str, path: Path) -> types.ModuleType:
-    spec = importlib.util.spec_from_file_location(name, path)
-    module = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(module)
-    return module
 
 
 class _Runner:
     """What the detection module needs of AnsibleModule, for nvidia-smi."""
 
     def get_bin_path(self, name):
-        import shutil
-
         return shutil.which(name)
 
     def run_command(self, argv):
-        import subprocess
-
         proc = subprocess.run(argv, capture_output=True, text=True, check=False)
         return proc.returncode, proc.stdout, proc.stderr
 
 
 def detect() -> dict:
-    # the module imports AnsibleModule at load time; its functions need none of it
-    basic = types.ModuleType("ansible.module_utils.basic")
-    basic.AnsibleModule = object
-    for name in ("ansible", "ansible.module_utils"):
-        sys.modules.setdefault(name, types.ModuleType(name))
-    sys.modules["ansible.module_utils.basic"] = basic
-    facts = load("nvidia_gpu_facts", DRIVER / "library" / "nvidia_gpu_facts.py")
+    facts = cudalines.detection()
     smi = facts.smi(_Runner())
     return {
         "pci_gpus": facts.pci_gpus("/sys"),
@@ -70,12 +55,12 @@ def detect() -> dict:
 
 def main() -> int:
     found = detect()
-    filters = load("nvidia_driver_filters", DRIVER / "filter_plugins" / "nvidia_driver.py")
-    tables = yaml.safe_load((DRIVER / "vars" / "cuda_compat.yml").read_text())
     driver = found["loaded_version"]
-    line = filters.nvidia_driver_cuda_line(driver, tables["nvidia_driver_cuda_lines"])
-    cuda = filters.nvidia_driver_cuda_version(driver, tables["nvidia_driver_cuda_compat"])
-    smoke = load("dlfleet_smoke", SMOKE)
+    line = cudalines.line_of(driver)
+    cuda = cudalines.filters().nvidia_driver_cuda_version(
+        driver, cudalines.tables()["nvidia_driver_cuda_compat"]
+    )
+    smoke = cudalines._load("dlfleet_smoke", SMOKE)
     names = ["cuda", "numpy"]
     for framework in ("torch", "jax", "tensorflow"):
         if importlib.util.find_spec(framework):

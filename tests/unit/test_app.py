@@ -9,7 +9,7 @@ from types import SimpleNamespace
 import pytest
 import yaml
 
-from dlfleet import app, engine, lab, labgpu, paths, runner
+from dlfleet import app, cudalines, engine, lab, labgpu, paths, runner
 from dlfleet.errors import DlfleetError
 
 
@@ -111,27 +111,7 @@ def test_simulated_gpu_hosts_get_their_own_group(tmp_path):
 
 def test_simulated_gpu_sysfs_is_what_detection_reads(tmp_path):
     """The planted PCI device is an NVIDIA 3D controller to the driver role's module."""
-    import importlib.util
-    import sys
-    import types
-
-    basic = types.ModuleType("ansible.module_utils.basic")
-    basic.AnsibleModule = object
-    monkey = {"ansible.module_utils.basic": basic}
-    spec = importlib.util.spec_from_file_location(
-        "nvidia_gpu_facts", paths.ROLES / "nvidia_driver" / "library" / "nvidia_gpu_facts.py"
-    )
-    module = importlib.util.module_from_spec(spec)
-    saved = {k: sys.modules.get(k) for k in monkey}
-    sys.modules.update(monkey)
-    try:
-        spec.loader.exec_module(module)
-    finally:
-        for k, v in saved.items():
-            if v is None:
-                sys.modules.pop(k, None)
-            else:
-                sys.modules[k] = v
+    module = cudalines.detection()
     root = labgpu.sysfs_tree(tmp_path)
     (sysfs := tmp_path / "sys" / "bus" / "pci").mkdir(parents=True)
     (sysfs / "devices").symlink_to(root)
