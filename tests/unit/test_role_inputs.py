@@ -63,6 +63,8 @@ CASES = [
     ("docker", {"docker_registry_ca_certs": {"https://reg:5000": "-----BEGIN CERTIFICATE-----"}}, "docker_registry_ca_certs must map a registry host[:port]"),
     ("docker", {"docker_registry_ca_certs": {"reg:5000": "not a certificate"}}, "PEM CA certificate"),
     ("dl_image", {"dl_image_distribution": "registry", "dl_image_registry": "https://reg"}, "dl_image_distribution=registry needs dl_image_registry as host[:port]"),
+    ("apt_proxy", {"apt_proxy_url": 'http://cache:3142";\nAcquire::http::Pipeline-Depth "0'}, "apt_proxy_url must be empty or an http(s) URL"),
+    ("apt_proxy", {"apt_proxy_direct_hosts": ['mirror" "DIRECT'] }, "apt_proxy_direct_hosts must list host names"),
     ("dl_image", {"dl_image_cuda": "10"}, "dl_image_cuda must be one of: , 13, 12, 11"),
     ("dl_image", {"dl_image_cuda": "11", "dl_image_frameworks": ["torch", "tensorflow"]}, "dl_image_frameworks has tensorflow, which the gpu image for CUDA 11 does not offer; choose from torch, sklearn, opencv"),
     # a GPU-less host gets the line of its driver branch: 384 (CUDA 9.0) runs none, said with the way out
@@ -105,3 +107,12 @@ def test_image_folders_planted_by_another_account_are_refused(tmp_path, inventor
     messages = " | ".join(f.msg for f in result.failures)
     assert f"{planted} exists but is not a folder that belongs to root" in messages, messages
     assert result.hosts["control"]["changed"] == 0
+
+
+def test_good_apt_proxy_settings_pass(tmp_path, inventory):
+    good = {
+        "apt_proxy_url": "http://172.18.0.1:3142",
+        "apt_proxy_direct_hosts": ["172.18.0.1", "mirror.lab.example"],
+    }
+    result = run_role(tmp_path, inventory, "apt_proxy", good)
+    assert result.ok, result.failures
