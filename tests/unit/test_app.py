@@ -66,6 +66,8 @@ def test_molecule_scenarios_and_unknown_role():
     # hardware scenarios never run unless named
     assert ("nvidia_driver", "gpu") not in pairs
     assert app.molecule_scenarios("nvidia_driver", "gpu") == [("nvidia_driver", "gpu")]
+    # the GPU image scenario runs in the lab, without a GPU: always
+    assert ("dl_image", "cuda") in pairs
 
 
 @pytest.mark.parametrize(
