@@ -522,8 +522,7 @@ class Lab:
         hosts = self.hosts()
         self._wait_ssh(hosts)
         lines = sorted({labgpu.line_for(RECIPES[h.os]) for h in hosts if h.gpu}, reverse=True)
-        frameworks = image_frameworks
-        extra = self.image_sources(frameworks, lines) if frameworks is not None else {}
+        extra = self.image_sources(image_frameworks, lines) if image_frameworks is not None else {}
         if image_registry:
             extra.update(self.registry_vars())
         gpu_vars = self.gpu_vars(lines) if lines else None
