@@ -1,7 +1,8 @@
 #!/bin/sh
 # dlfleet image entry point.
-#   lab          JupyterLab on 8888 (token: JUPYTER_TOKEN or /run/secrets/jupyter_token,
-#                or JUPYTER_PASSWORD_HASH; never without) + TensorBoard on 6006
+#   lab          JupyterLab on 8888 (token: JUPYTER_TOKEN or /run/secrets/jupyter_token;
+#                or a password hash: /run/secrets/jupyter_password_hash or
+#                JUPYTER_PASSWORD_HASH; never without) + TensorBoard on 6006
 #   smoke [...]  import every framework and compute on a GPU where one is visible
 #   anything     run it
 set -eu
@@ -20,6 +21,9 @@ lab)
         JUPYTER_TOKEN=$(cat /run/secrets/jupyter_token)
         export JUPYTER_TOKEN
     fi
+    if [ -z "${JUPYTER_PASSWORD_HASH:-}" ] && [ -r /run/secrets/jupyter_password_hash ]; then
+        JUPYTER_PASSWORD_HASH=$(cat /run/secrets/jupyter_password_hash)
+    fi
     if [ -z "${JUPYTER_TOKEN:-}" ] && [ -z "${JUPYTER_PASSWORD_HASH:-}" ]; then
         echo "dlfleet: refusing to start Jupyter without authentication:" >&2
         echo "  set JUPYTER_TOKEN or JUPYTER_PASSWORD_HASH" >&2
@@ -35,7 +39,12 @@ lab)
     set -- jupyter lab --ip=0.0.0.0 --port=8888 --no-browser \
         --ServerApp.root_dir=/workspace --ServerApp.allow_remote_access=True
     if [ -n "${JUPYTER_PASSWORD_HASH:-}" ]; then
-        set -- "$@" --PasswordIdentityProvider.hashed_password="$JUPYTER_PASSWORD_HASH"
+        # into a config file only this user reads, never onto the command line (`ps` shows it)
+        config="$HOME/.dlfleet-jupyter-password.json"
+        (umask 077 && printf '{"PasswordIdentityProvider": {"hashed_password": "%s"}}\n' \
+            "$JUPYTER_PASSWORD_HASH" > "$config")
+        unset JUPYTER_PASSWORD_HASH
+        set -- "$@" --config="$config"
     fi
     exec "$@"
     ;;
