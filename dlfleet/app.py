@@ -335,7 +335,6 @@ def container_urls(result: RunResult) -> list[str]:
     that do not collide when several hosts publish the same ones."""
     urls = dict(result.data.get("urls") or {})
     ssh = urls.pop("_ssh", {})
-    urls.pop("_address", None)
     taken: set[int] = set()
 
     def local(port: str | None) -> int:
