@@ -301,15 +301,20 @@ def image_ls(c, inventory=None, limit=None):
     _exit_for(result)
 
 
-@task(help={"flavour": "cpu or gpu (default: both)."})
+@task(
+    help={
+        "flavour": "cpu, gpu-cu13, gpu-cu12 or gpu-cu11 (default: all).",
+        "upgrade": "Resolve every version afresh.",
+    }
+)
 @user_errors
-def image_lock(c, flavour=None):
-    """Resolve the image's lock files again (needs uv; commit the result)."""
+def image_lock(c, flavour=None, upgrade=False):
+    """Resolve the image's lock files again, keeping locked versions unless --upgrade
+    (needs uv; commit the result)."""
     from dlfleet import imagelock
 
-    for path in [
-        p for f in ([flavour] if flavour else sorted(imagelock.FLAVOURS)) for p in imagelock.lock(f)
-    ]:
+    flavours = [flavour] if flavour else sorted(imagelock.FLAVOURS)
+    for path in [p for f in flavours for p in imagelock.lock(f, upgrade=upgrade)]:
         app.say(f"wrote {path}")
 
 
@@ -352,8 +357,16 @@ def _pytest(*args: str) -> None:
 @task
 @user_errors
 def test_unit(c):
-    """Unit tests of the dlfleet package (a real ansible-runner run included)."""
+    """Unit tests: pure, on any machine (fake facts, a fake sysfs tree for GPU detection)."""
     _pytest("tests/unit", "-q")
+
+
+@task
+@user_errors
+def test_integration(c):
+    """Integration tests: real Ansible runs, the roles' preflights and the control machine's
+    servers on this machine (skipped, with the reason, where the machine differs)."""
+    _pytest("tests/integration", "-q")
 
 
 @task
@@ -396,11 +409,11 @@ def test_e2e(c):
 
 
 @task(
-    pre=[test_lint, test_unit, test_molecule, test_e2e],
+    pre=[test_lint, test_unit, test_integration, test_molecule, test_e2e],
     default=True,
 )
 def test_all(c):
-    """Everything CI runs: lint, unit, every Molecule scenario, end-to-end."""
+    """Everything CI runs: lint, unit, integration, every Molecule scenario, end-to-end."""
     app.say("all tests passed")
 
 
@@ -434,7 +447,13 @@ ns.add_collection(
 )
 ns.add_collection(
     Collection(
-        "test", test_all, unit=test_unit, lint=test_lint, molecule=test_molecule, e2e=test_e2e
+        "test",
+        test_all,
+        unit=test_unit,
+        integration=test_integration,
+        lint=test_lint,
+        molecule=test_molecule,
+        e2e=test_e2e,
     )
 )
 ns.configure({"dlfleet": {}})

@@ -87,7 +87,7 @@ def main() -> None:
                 names = [f"bench-{i}" for i in range(1, n + 1)]
                 spec = [
                     {"name": name, "uid": 1000, "gid": 1000,
-                     "jupyter_port": 8888 + i, "tensorboard_port": 6006 + i}
+                     "jupyter_port": 8888 + i}
                     for i, name in enumerate(names)
                 ]  # fmt: skip
                 create = provision(

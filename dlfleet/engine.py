@@ -9,6 +9,7 @@ The engine is then used through the Docker SDK for Python, never by parsing CLI 
 from __future__ import annotations
 
 import contextlib
+import ipaddress
 import os
 import shutil
 import signal
@@ -17,6 +18,7 @@ import subprocess
 import time
 from collections.abc import Callable, Iterable
 from pathlib import Path
+from typing import Any
 
 import docker
 from docker.errors import DockerException
@@ -129,11 +131,12 @@ def port_open(host: str, port: int, timeout: float = 1.0) -> bool:
         return False
 
 
-def _apt_cacher_config(cache_dir: Path, port: int = 3142) -> Path:
+def _apt_cacher_config(cache_dir: Path, port: int, binds: list[str]) -> Path:
     """dlfleet's own apt-cacher-ng configuration (the system's stays untouched).
 
     No mirror remapping: each request goes to the host named in the URL, which is what the
-    lab hosts' sources.list asks for, so the cache works wherever those hosts resolve.
+    lab hosts' sources.list asks for, so the cache works wherever those hosts resolve. It
+    listens on loopback and the Docker bridges' gateways only (never the LAN's addresses).
     """
     conf = cache_dir / "conf"
     conf.mkdir(parents=True, exist_ok=True)
@@ -142,7 +145,7 @@ def _apt_cacher_config(cache_dir: Path, port: int = 3142) -> Path:
         f"LogDir: {cache_dir}/log\n"
         "SupportDir: /usr/lib/apt-cacher-ng\n"
         f"Port: {port}\n"
-        "BindAddress: 0.0.0.0\n"
+        f"BindAddress: {' '.join(binds)}\n"
         "ExThreshold: 4\n"
     )
     for sub in ("cache", "log"):
@@ -150,24 +153,68 @@ def _apt_cacher_config(cache_dir: Path, port: int = 3142) -> Path:
     return conf
 
 
-def ensure_apt_cacher(say: Say = _quiet, port: int = 3142) -> bool:
-    """Run apt-cacher-ng on the control machine so lab hosts share one apt cache."""
+def _apt_cacher_binds(conf: Path) -> list[str]:
+    """The addresses a running dlfleet apt-cacher-ng was configured to listen on."""
+    try:
+        for line in (conf / "acng.conf").read_text().splitlines():
+            if line.startswith("BindAddress:"):
+                return line.split(":", 1)[1].split()
+    except OSError:
+        pass
+    return []
+
+
+def network_gateway(network: Any) -> str:
+    """The host's address on a Docker network: IPAM's gateway, else the subnet's first address
+    (the default bridge lists no gateway)."""
+    for config in (network.attrs.get("IPAM") or {}).get("Config") or []:
+        if config.get("Gateway"):
+            return config["Gateway"]
+        if config.get("Subnet"):
+            return str(next(ipaddress.ip_network(config["Subnet"]).hosts()))
+    raise DlfleetError(f"docker network {network.name} has no gateway address")
+
+
+def _is_local_address(addr: str) -> bool:
+    """Whether addr is still one of this machine's addresses (a removed lab network's is not)."""
+    try:
+        with socket.socket(socket.AF_INET6 if ":" in addr else socket.AF_INET) as sock:
+            sock.bind((addr, 0))
+    except OSError:
+        return False
+    return True
+
+
+def ensure_apt_cacher(say: Say = _quiet, port: int = 3142, gateways: Iterable[str] = ()) -> bool:
+    """Run apt-cacher-ng on the control machine so lab hosts share one apt cache.
+
+    It listens on 127.0.0.1 and on ``gateways`` (the Docker bridges' host addresses, which
+    only containers on this machine reach); asked for an address it does not listen on yet,
+    dlfleet's instance restarts with the wider list (the cache on disk stays).
+    """
     from .paths import cache_dir as user_cache
 
     cache_dir = user_cache() / "apt-cacher-ng"
+    conf = cache_dir / "conf"
+    pidfile = cache_dir / "apt-cacher-ng.pid"
+    running = sorted(set(_apt_cacher_binds(conf)) - {"0.0.0.0", "::"})  # noqa: S104 - older versions bound all
+    wanted = sorted({"127.0.0.1", *filter(_is_local_address, running), *gateways})
     if port_open("127.0.0.1", port):
-        return True
+        if running == wanted or not pidfile.is_file():  # not dlfleet's instance: leave it be
+            return True
+        say(f"apt-cacher-ng: listening on {', '.join(wanted)} from now on")
+        stop_server(pidfile)
     ensure_packages({"apt-cacher-ng": "apt-cacher-ng"}, say)
     if port_open("127.0.0.1", port):
         return True
-    say(f"starting apt-cacher-ng on port {port} (cache in {cache_dir})")
+    say(f"starting apt-cacher-ng on {', '.join(wanted)} port {port} (cache in {cache_dir})")
     subprocess.run(
         [
             shutil.which("apt-cacher-ng") or "/usr/sbin/apt-cacher-ng",
             "-c",
-            str(_apt_cacher_config(cache_dir)),
+            str(_apt_cacher_config(cache_dir, port, wanted)),
             "ForeGround=0",
-            f"pidfile={cache_dir}/apt-cacher-ng.pid",
+            f"pidfile={pidfile}",
             f"SocketPath={cache_dir}/apt-cacher-ng.socket",
         ],
         check=False,

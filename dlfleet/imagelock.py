@@ -61,8 +61,13 @@ def _uv_compile(inputs: list[Path], output: Path, flavour: str, constraint: Path
         raise DlfleetError(f"uv pip compile failed for {output.name}: {proc.stderr.strip()}")
 
 
-def lock(flavour: str) -> list[Path]:
-    """Write locks/<flavour>/<layer>.txt for every layer; return them."""
+def lock(flavour: str, upgrade: bool = False) -> list[Path]:
+    """Write locks/<flavour>/<layer>.txt for every layer; return them.
+
+    Versions already locked are kept where the inputs allow (uv prefers the pins of an
+    existing output file), so adding a package changes only what it needs; ``upgrade``
+    resolves everything afresh.
+    """
     if flavour not in FLAVOURS:
         raise DlfleetError(f"unknown flavour {flavour!r}: choose from {', '.join(FLAVOURS)}")
     src, out = requirements_dir(flavour), locks_dir(flavour)
@@ -70,6 +75,15 @@ def lock(flavour: str) -> list[Path]:
     written = []
     with tempfile.TemporaryDirectory() as tmp:
         joint = Path(tmp) / "joint.txt"
+        locked = (
+            {} if upgrade else {k: v for f in sorted(out.glob("*.txt")) for k, v in pins(f).items()}
+        )
+        joint.write_text(
+            "".join(f"{name}=={version}\n" for name, version in sorted(locked.items()))
+        )
+        if upgrade:
+            for stale in out.glob("*.txt"):
+                stale.unlink()
         _uv_compile(sorted(src.glob("*.in")), joint, flavour, None)
         for layer in layers(flavour):
             inputs = [src / "base.in"] + ([src / f"{layer}.in"] if layer != "base" else [])
@@ -134,6 +148,7 @@ def main(argv: list[str] | None = None) -> None:
     sub = parser.add_subparsers(dest="command", required=True)
     lk = sub.add_parser("lock", help="resolve the image's lock files")
     lk.add_argument("--flavour", choices=sorted(FLAVOURS), action="append")
+    lk.add_argument("--upgrade", action="store_true", help="resolve every version afresh")
     wh = sub.add_parser("wheelhouse", help="download the wheels a selection needs")
     wh.add_argument("--flavour", choices=sorted(FLAVOURS), required=True)
     wh.add_argument("--frameworks", default="", help="comma-separated")
@@ -141,7 +156,7 @@ def main(argv: list[str] | None = None) -> None:
     args = parser.parse_args(argv)
     if args.command == "lock":
         for flavour in args.flavour or sorted(FLAVOURS):
-            for path in lock(flavour):
+            for path in lock(flavour, upgrade=args.upgrade):
                 print(path)
     else:
         frameworks = [f for f in args.frameworks.split(",") if f]

@@ -11,7 +11,6 @@ from __future__ import annotations
 import contextlib
 import hashlib
 import io
-import ipaddress
 import json
 import shutil
 import subprocess
@@ -29,6 +28,7 @@ import yaml
 from docker.errors import APIError, ImageNotFound, NotFound
 
 from . import engine, labgpu, paths, registry
+from .engine import network_gateway
 from .errors import DlfleetError
 
 Say = Callable[[str], None]
@@ -173,17 +173,6 @@ def wheelhouse_root() -> Path:
     """The locked wheels the lab's images are built from (cpu, and the CUDA lines of simulated
     GPU hosts), served to its hosts over HTTP."""
     return paths.cache_dir() / "wheelhouse" / "lab"
-
-
-def network_gateway(network: Any) -> str:
-    """The host's address on a Docker network: IPAM's gateway, else the subnet's first address
-    (the default bridge lists no gateway)."""
-    for config in (network.attrs.get("IPAM") or {}).get("Config") or []:
-        if config.get("Gateway"):
-            return config["Gateway"]
-        if config.get("Subnet"):
-            return str(next(ipaddress.ip_network(config["Subnet"]).hosts()))
-    raise DlfleetError(f"docker network {network.name} has no gateway address")
 
 
 def parse_hosts_spec(spec: str) -> list[tuple[str, int, bool]]:
@@ -503,8 +492,9 @@ class Lab:
     ) -> list[LabHost]:
         wanted = parse_hosts_spec(spec)  # validate before touching anything
         client = self.client
-        if apt_cache:
-            engine.ensure_apt_cacher(self.say, APT_CACHE_PORT)
+        if apt_cache:  # on the lab's network and the default bridge (image builds), not the LAN
+            bridge = network_gateway(client.networks.get("bridge"))
+            engine.ensure_apt_cacher(self.say, APT_CACHE_PORT, [self.gateway(), bridge])
         images = {}
         for name, _, _ in wanted:
             started = time.monotonic()

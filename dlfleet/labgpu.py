@@ -68,13 +68,19 @@ def line_for(recipe: Any) -> str:
     return cudalines.default_line(distribution, recipe.version.split(".")[0])
 
 
+def repo_key() -> str:
+    """The stand-in repositories' signing key, ASCII-armored: the lab serves them over plain
+    http, so hosts get the key in their inventory, never from the server."""
+    return (repo_root() / "www" / "gpgkey").read_text()
+
+
 def inventory_vars(repo_url: str, bases: dict[str, tuple[str, str]]) -> dict[str, Any]:
     """Variables of the lab's +gpu hosts. bases: CUDA line -> (base image, its archive)."""
     return {
         "nvidia_container_toolkit_mirror_url": f"{repo_url}libnvidia-container",
-        "nvidia_container_toolkit_mirror_key": f"{repo_url}gpgkey",
+        "nvidia_container_toolkit_mirror_key": repo_key(),
         "nvidia_driver_cuda_repo_url": f"{repo_url}cuda",
-        "nvidia_driver_cuda_repo_key": f"{repo_url}gpgkey",
+        "nvidia_driver_cuda_repo_key": repo_key(),
         # the stand-in toolkit has no nvidia-ctk to write a CDI spec with
         "nvidia_container_toolkit_cdi": False,
         # the toolkit's check runs nvidia-smi in nvidia/cuda, which needs a registry and a GPU

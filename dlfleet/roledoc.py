@@ -16,9 +16,14 @@ BEGIN = "<!-- BEGIN VARIABLES (generated from meta/argument_specs.yml: invoke do
 END = "<!-- END VARIABLES -->"
 
 
-def spec(role: Path) -> dict[str, Any]:
+def entry_points(role: Path) -> dict[str, Any]:
     data = yaml.safe_load((role / "meta" / "argument_specs.yml").read_text())
-    return data["argument_specs"]["main"]
+    return data["argument_specs"]
+
+
+def spec(role: Path) -> dict[str, Any]:
+    """The role's main entry point (an internal role used only through tasks_from has none)."""
+    return entry_points(role).get("main") or {}
 
 
 def defaults(role: Path) -> dict[str, Any]:
@@ -33,7 +38,18 @@ def _cell(value: Any) -> str:
 
 
 def render(role: Path) -> str:
-    options = spec(role).get("options") or {}
+    points = entry_points(role)
+    if "main" in points:
+        return "\n".join([BEGIN, _table(points["main"]), END])
+    tables = [
+        f"`tasks_from: {name}` - {point.get('short_description', '')}\n\n{_table(point)}"
+        for name, point in points.items()
+    ]
+    return "\n".join([BEGIN, "\n\n".join(tables), END])
+
+
+def _table(point: dict[str, Any]) -> str:
+    options = point.get("options") or {}
     rows = [
         "| variable | type | default | choices | description |",
         "| --- | --- | --- | --- | --- |",
@@ -49,7 +65,7 @@ def render(role: Path) -> str:
         rows.append(
             f"| `{name}` | {kind} | {default} | {choices} | {_cell(opt.get('description', ''))} |"
         )
-    return "\n".join([BEGIN, *rows, END])
+    return "\n".join(rows)
 
 
 def update(role: Path) -> bool:

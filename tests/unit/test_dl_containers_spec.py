@@ -14,7 +14,6 @@ _spec.loader.exec_module(plugin)
 
 SETTINGS = {
     "jupyter_base_port": 8888,
-    "tensorboard_base_port": 6006,
     "shared_root": "/srv/dlfleet/shared",
     "gpus": "auto",
     "partition_gpus": False,
@@ -46,7 +45,7 @@ def test_users_get_stable_ports_when_others_come_and_go():
     assert first["errors"] == []
     by_name = {c["name"]: c for c in first["containers"]}
     assert (by_name["dl-alice"]["jupyter_port"], by_name["dl-bob"]["jupyter_port"]) == (8888, 8889)
-    assert by_name["dl-bob"]["tensorboard_port"] == 6007
+    assert "tensorboard_port" not in by_name["dl-bob"]  # TensorBoard is served through Jupyter
     assert (by_name["dl-bob"]["uid"], by_name["dl-bob"]["gid"]) == (1002, 100)
     assert by_name["dl-alice"]["shared_folder"] == "/srv/dlfleet/shared/alice"
     # alice leaves, carol... is not a host user; bob keeps his ports
@@ -78,9 +77,14 @@ def test_gpus_auto_and_partition():
             "container a: shared_folder must be an absolute host path",
         ),
         (
-            [{"name": "a", "uid": 1000}, {"name": "b", "uid": 1000, "jupyter_port": 6006}],
+            [{"name": "a", "uid": 1000}, {"name": "b", "uid": 1000, "jupyter_port": 8888}],
             {},
-            "container b: jupyter_port 6006 is already used by a (tensorboard_port)",
+            "container b: jupyter_port 8888 is already used by a",
+        ),
+        (
+            [{"name": "a", "uid": 1000, "tensorboard_port": 6006}],
+            {},
+            "container a: tensorboard_port is not published any more",
         ),
         (
             [{"name": "a", "uid": 1000, "gpus": "all"}],
@@ -101,7 +105,7 @@ def test_gpus_auto_and_partition():
         (
             [
                 {"name": "a", "uid": 1000},
-                {"name": "a", "uid": 1001, "jupyter_port": 9000, "tensorboard_port": 9001},
+                {"name": "a", "uid": 1001, "jupyter_port": 9000},
             ],
             {},
             "container a: name used twice",
@@ -139,7 +143,6 @@ def test_gpus_auto_and_partition():
                     "uid": 1001,
                     "shared_folder": "/srv/data/",
                     "jupyter_port": 9000,
-                    "tensorboard_port": 9001,
                 },
             ],
             {},
@@ -175,7 +178,7 @@ def test_a_dropped_workspace_keeps_its_ports_until_removed():
     assert spec["errors"] == []
     assert spec["undeclared"] == ["dl-dave"]
     bob = next(c for c in spec["containers"] if c["name"] == "dl-bob")
-    assert (bob["jupyter_port"], bob["tensorboard_port"]) == (8890, 6008)
+    assert bob["jupyter_port"] == 8890
     # with prune, dave's container goes in this run and its ports come free
     pruned = plugin.resolve(
         [], ["alice", "bob"], {"alice": 0}, {**SETTINGS, "prune": True}, ACCOUNTS, 0, False, running
@@ -195,3 +198,46 @@ def test_ports_of_containers_dlfleet_does_not_run_are_avoided_or_named():
     assert any(
         "jupyter_port 8888 is published by container someone-elses" in e for e in clash["errors"]
     )
+
+
+ARGON = "argon2:$argon2id$v=19$m=10240,t=10,p=8$c2FsdHNhbHQ$aGFzaGhhc2hoYXNo"
+SHA1 = "sha1:0a1b2c3d4e5f:" + "ab" * 20
+
+
+def test_one_password_for_several_workspaces_is_refused():
+    result = resolve(users=["alice", "bob"], jupyter_password_hash=ARGON)
+    assert any("one password for 2 workspaces (dl-alice, dl-bob)" in e for e in result["errors"])
+    # one workspace on the host: a single hash is that user's own
+    alone = resolve(users=["alice"], jupyter_password_hash=ARGON)
+    assert alone["errors"] == []
+    assert alone["password_hashes"] == {"dl-alice": ARGON}
+    assert [c["auth"] for c in alone["containers"]] == ["password"]
+
+
+def test_each_workspace_gets_its_own_password_or_a_token():
+    result = resolve(
+        explicit=[
+            {"name": "lab", "uid": 1500, "jupyter_port": 9999, "jupyter_password_hash": SHA1}
+        ],
+        users=["alice", "bob"],
+        jupyter_password_hash={"alice": ARGON},
+    )
+    assert result["errors"] == []
+    assert result["password_hashes"] == {"dl-alice": ARGON, "lab": SHA1}
+    auth = {c["name"]: c["auth"] for c in result["containers"]}
+    assert auth == {"lab": "password", "dl-alice": "password", "dl-bob": "token"}
+    # the hashes never travel in the containers' specs (which tasks loop over and log)
+    assert all(ARGON not in str(c) and SHA1 not in str(c) for c in result["containers"])
+
+
+@pytest.mark.parametrize(
+    ("setting", "message"),
+    [
+        ({"carol": ARGON}, "names no declared container or user: carol"),
+        ({"alice": "hunter2"}, "container dl-alice: the Jupyter password hash must be"),
+        (["x"], "must be a hash or a mapping"),
+    ],
+)
+def test_bad_password_settings_are_named(setting, message):
+    result = resolve(users=["alice"], jupyter_password_hash=setting)
+    assert any(message in e for e in result["errors"]), result["errors"]

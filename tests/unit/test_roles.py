@@ -23,7 +23,9 @@ def test_defaults_match_argument_spec(role):
 @pytest.mark.parametrize("role", ROLES, ids=lambda p: p.name)
 def test_variables_carry_the_role_name(role):
     prefix = role.name + "_"
-    names = set(roledoc.spec(role).get("options") or {})
+    names = set()
+    for point in roledoc.entry_points(role).values():
+        names |= set(point.get("options") or {})
     for vars_file in (role / "vars").glob("*.yml") if (role / "vars").is_dir() else []:
         names |= set(yaml.safe_load(vars_file.read_text()) or {})
     for name in names:

@@ -14,6 +14,59 @@ GPU_WORDS = ("all", "none", "auto")
 NAME = re.compile(r"^[a-zA-Z0-9][a-zA-Z0-9_.-]{0,62}$")
 # Docker's sizes: a number with an optional unit (b, k, m, g), e.g. 8g, 512m, 1073741824
 SIZE = re.compile(r"^[0-9]+(\.[0-9]+)?[bkmgBKMG]?$")
+# jupyter_server.auth.passwd's output: ALGORITHM:... (argon2:$argon2id$..., sha1:SALT:HEX)
+PASSWORD_HASH = re.compile(
+    r"^(argon2:\$argon2(id|i|d)\$\S+|(sha1|sha256|sha512):[0-9a-f]+:[0-9a-f]+)$"
+)
+
+
+def _password_hashes(containers, setting, errors):
+    """{container name: hash} for the containers that use a password instead of a token.
+
+    setting is dl_containers_jupyter_password_hash: empty, one hash (allowed only where one
+    workspace runs: a hash shared by several users opens each one's workspace to all), or
+    a mapping {container name or user: hash}. An entry's own jupyter_password_hash wins.
+    """
+    hashes = {}
+    running = [c for c in containers if c["state"] != "absent"]
+    if isinstance(setting, dict):
+        known = {c["name"] for c in containers} | {c["user"] for c in containers if c["user"]}
+        unknown = sorted(str(k) for k in setting if k not in known)
+        if unknown:
+            errors.append(
+                "dl_containers_jupyter_password_hash names no declared container or user: "
+                + ", ".join(unknown)
+            )
+        for c in running:
+            value = setting.get(c["name"], setting.get(c["user"]) if c["user"] else None)
+            if value:
+                hashes[c["name"]] = value
+    elif setting:
+        if not isinstance(setting, str):
+            errors.append(
+                "dl_containers_jupyter_password_hash must be a hash or a mapping "
+                "{container or user: hash}"
+            )
+        elif len(running) > 1:
+            errors.append(
+                "dl_containers_jupyter_password_hash is one password for "
+                f"{len(running)} workspaces ({', '.join(c['name'] for c in running)}): anyone "
+                "who knows it opens every one of them. Give each its own, as a mapping "
+                "{container or user: hash}, or leave it empty for a token per container"
+            )
+        else:
+            hashes.update({c["name"]: setting for c in running})
+    for c in running:
+        if c.get("_own_hash"):
+            hashes[c["name"]] = c["_own_hash"]
+    for name, value in sorted(hashes.items()):
+        if not isinstance(value, str) or not PASSWORD_HASH.match(value):
+            errors.append(
+                f"container {name}: the Jupyter password hash must be the output of "
+                "jupyter_server.auth.passwd (argon2:$argon2id$... or sha1:SALT:HEX); "
+                "never the password itself"
+            )
+    return hashes
 
 
 def _int(value, what, errors):
@@ -122,20 +175,15 @@ def resolve(explicit, users, allocations, settings, accounts, gpu_count, toolkit
         for c in others
         if "io.dlfleet.container" in (c.get("Labels") or {})
     )
-    jbase, tbase = int(settings["jupyter_base_port"]), int(settings["tensorboard_base_port"])
-    slots = allocate(
-        list(users or []),
-        allocations,
-        lambda slot: jbase + slot in in_use or tbase + slot in in_use,
-    )
+    jbase = int(settings["jupyter_base_port"])
+    slots = allocate(list(users or []), allocations, lambda slot: jbase + slot in in_use)
     specs = [dict(c) for c in explicit or []]
     for user in users or []:
         slot = slots[user]
         spec = {
             "name": f"dl-{user}",
             "user": user,
-            "jupyter_port": int(settings["jupyter_base_port"]) + slot,
-            "tensorboard_port": int(settings["tensorboard_base_port"]) + slot,
+            "jupyter_port": jbase + slot,
             "shared_folder": f"{settings['shared_root'].rstrip('/')}/{user}",
         }
         if settings.get("partition_gpus") and gpu_count and toolkit:
@@ -178,26 +226,24 @@ def resolve(explicit, users, allocations, settings, accounts, gpu_count, toolkit
             f"{where}: jupyter_port",
             errors,
         )
-        tb = _int(
-            spec.get("tensorboard_port", settings["tensorboard_base_port"]),
-            f"{where}: tensorboard_port",
-            errors,
-        )
+        if "tensorboard_port" in spec:
+            errors.append(
+                f"{where}: tensorboard_port is not published any more: TensorBoard is served "
+                "through Jupyter (JUPYTER_URL/proxy/6006/), behind the workspace's token"
+            )
         _settings_errors(where, spec, settings, errors)
-        for label, port in (("jupyter_port", jp), ("tensorboard_port", tb)):
-            if port is None:
-                continue
-            if not 1 <= port <= 65535:
-                errors.append(f"{where}: {label} {port} is not a port")
-            if port in ports:
-                errors.append(f"{where}: {label} {port} is already used by {ports[port]}")
-            elif port in in_use:
+        if jp is not None:
+            if not 1 <= jp <= 65535:
+                errors.append(f"{where}: jupyter_port {jp} is not a port")
+            if jp in ports:
+                errors.append(f"{where}: jupyter_port {jp} is already used by {ports[jp]}")
+            elif jp in in_use:
                 errors.append(
-                    f"{where}: {label} {port} is published by container {in_use[port]}, which is "
+                    f"{where}: jupyter_port {jp} is published by container {in_use[jp]}, which is "
                     "not declared (remove it, e.g. with dl_containers_prune, or choose another "
                     "port)"
                 )
-            ports[port] = f"{name} ({label})"
+            ports[jp] = name
         folder = spec.get("shared_folder") or f"{settings['shared_root'].rstrip('/')}/{name}"
         if not str(folder).startswith("/"):
             errors.append(f"{where}: shared_folder must be an absolute host path, got {folder!r}")
@@ -235,7 +281,6 @@ def resolve(explicit, users, allocations, settings, accounts, gpu_count, toolkit
                 "uid": uid,
                 "gid": gid,
                 "jupyter_port": jp,
-                "tensorboard_port": tb,
                 "shared_folder": folder,
                 "gpus": gpus,
                 "gpus_label": "none" if not gpus else gpus if gpus == "all" else ",".join(gpus),
@@ -245,9 +290,20 @@ def resolve(explicit, users, allocations, settings, accounts, gpu_count, toolkit
                 "env": dict(settings.get("env") or {}, **_mapping(spec.get("env"))),
                 "labels": dict(settings.get("labels") or {}, **_mapping(spec.get("labels"))),
                 "state": state,
+                "_own_hash": spec.get("jupyter_password_hash") or "",
             }
         )
-    return {"containers": out, "allocations": slots, "undeclared": undeclared, "errors": errors}
+    hashes = _password_hashes(out, settings.get("jupyter_password_hash") or "", errors)
+    for c in out:
+        del c["_own_hash"]
+        c["auth"] = "password" if c["name"] in hashes else "token"
+    return {
+        "containers": out,
+        "allocations": slots,
+        "undeclared": undeclared,
+        "errors": errors,
+        "password_hashes": hashes,
+    }
 
 
 def _mapping(value):

@@ -2,7 +2,9 @@
 # dlfleet image entry point.
 #   lab          JupyterLab on 8888 (token: JUPYTER_TOKEN or /run/secrets/jupyter_token;
 #                or a password hash: /run/secrets/jupyter_password_hash or
-#                JUPYTER_PASSWORD_HASH; never without) + TensorBoard on 6006
+#                JUPYTER_PASSWORD_HASH; never without), and TensorBoard on the
+#                container's loopback, served through Jupyter at /proxy/6006/ (the same
+#                authentication: nothing but Jupyter listens where others can reach)
 #   smoke [...]  import every framework and compute on a GPU where one is visible
 #   anything     run it
 set -eu
@@ -35,7 +37,7 @@ lab)
     fi
     logdir="${TENSORBOARD_LOGDIR:-/workspace/logs}"
     mkdir -p "$logdir"
-    tensorboard --logdir "$logdir" --host 0.0.0.0 --port 6006 >/tmp/tensorboard.log 2>&1 &
+    tensorboard --logdir "$logdir" --host 127.0.0.1 --port 6006 >/tmp/tensorboard.log 2>&1 &
     set -- jupyter lab --ip=0.0.0.0 --port=8888 --no-browser \
         --ServerApp.root_dir=/workspace --ServerApp.allow_remote_access=True
     if [ -n "${JUPYTER_PASSWORD_HASH:-}" ]; then

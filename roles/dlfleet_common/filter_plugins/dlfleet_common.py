@@ -1,0 +1,52 @@
+"""Filters shared by dlfleet's roles (loaded with the dlfleet_common role)."""
+
+from __future__ import annotations
+
+import re
+from typing import Any
+
+from ansible.errors import AnsibleFilterError
+
+_ARMORED = re.compile(
+    r"^\s*-----BEGIN PGP PUBLIC KEY BLOCK-----.+-----END PGP PUBLIC KEY BLOCK-----\s*$", re.S
+)
+_URL = re.compile(r"^(https|file)://\S+$")
+
+
+def signing_key_kind(key: Any) -> str:
+    """How an apt signing key is given: ``url`` (https:// or file:// on the host), ``inline``
+    (an ASCII-armored block) or ``invalid`` (anything else, plain http:// included: a key
+    fetched without TLS can be swapped on the way and then vouches for any package)."""
+    if not isinstance(key, str):
+        return "invalid"
+    if _URL.match(key.strip()):
+        return "url"
+    if _ARMORED.match(key):
+        return "inline"
+    return "invalid"
+
+
+def gpu_device_requests(gpus: Any) -> list[dict[str, Any]]:
+    """Docker device requests for ``gpus``: ``all``, a list of GPU indexes or UUIDs, or
+    nothing (``[]``, ``none``, empty) for no GPU."""
+    if gpus in (None, "", "none", []):
+        return []
+    if gpus == "all":
+        return [{"driver": "nvidia", "count": -1, "capabilities": [["gpu"]]}]
+    if isinstance(gpus, list) and all(
+        isinstance(g, (str, int)) and not isinstance(g, bool) for g in gpus
+    ):
+        return [
+            {"driver": "nvidia", "device_ids": [str(g) for g in gpus], "capabilities": [["gpu"]]}
+        ]
+    raise AnsibleFilterError(
+        f"GPUs must be 'all', 'none' or a list of indexes or UUIDs, got {gpus!r}"
+    )
+
+
+class FilterModule:
+    def filters(self) -> dict[str, Any]:
+        return {
+            "dlfleet_common_signing_key_kind": signing_key_kind,
+            "dlfleet_common_gpu_device_requests": gpu_device_requests,
+        }

@@ -1,0 +1,75 @@
+"""Filters the roles share (roles/dlfleet_common): signing keys and GPU device requests."""
+
+import importlib.util
+
+import pytest
+from ansible.errors import AnsibleFilterError
+
+from dlfleet import paths
+
+_spec = importlib.util.spec_from_file_location(
+    "dlfleet_common_filter", paths.ROLES / "dlfleet_common" / "filter_plugins" / "dlfleet_common.py"
+)
+plugin = importlib.util.module_from_spec(_spec)
+_spec.loader.exec_module(plugin)
+
+ARMORED = (
+    "-----BEGIN PGP PUBLIC KEY BLOCK-----\n\nmQINBF...\n=abcd\n-----END PGP PUBLIC KEY BLOCK-----\n"
+)
+
+
+@pytest.mark.parametrize(
+    ("key", "kind"),
+    [
+        ("https://download.docker.com/linux/ubuntu/gpg", "url"),
+        ("file:///srv/mirror/key.asc", "url"),
+        (ARMORED, "inline"),
+        ("  " + ARMORED, "inline"),
+        ("http://download.docker.com/linux/ubuntu/gpg", "invalid"),  # swappable on the way
+        ("/etc/apt/keyrings/key.asc", "invalid"),  # a bare path: neither fetched nor copied
+        ("ftp://m/key", "invalid"),
+        ("-----BEGIN PGP PUBLIC KEY BLOCK-----\nno end", "invalid"),
+        (
+            "-----BEGIN PGP PRIVATE KEY BLOCK-----\nx\n-----END PGP PRIVATE KEY BLOCK-----",
+            "invalid",
+        ),
+        ("", "invalid"),
+        (None, "invalid"),
+        (["https://m/key"], "invalid"),
+    ],
+)
+def test_signing_key_kind(key, kind):
+    assert plugin.signing_key_kind(key) == kind
+
+
+def test_gpu_device_requests():
+    assert plugin.gpu_device_requests("all") == [
+        {"driver": "nvidia", "count": -1, "capabilities": [["gpu"]]}
+    ]
+    assert plugin.gpu_device_requests(["0", 1, "GPU-8e3c"]) == [
+        {"driver": "nvidia", "device_ids": ["0", "1", "GPU-8e3c"], "capabilities": [["gpu"]]}
+    ]
+    for nothing in (None, "", "none", []):
+        assert plugin.gpu_device_requests(nothing) == []
+
+
+@pytest.mark.parametrize("bad", ["two", 2, [True], {"0": 1}, [["0"]]])
+def test_gpu_device_requests_refuses_other_values(bad):
+    with pytest.raises(AnsibleFilterError, match="GPUs must be 'all', 'none' or a list"):
+        plugin.gpu_device_requests(bad)
+
+
+def test_one_copy_of_the_shared_steps():
+    """The engine check, the GPU device request and the apt-source steps live only here."""
+    roots = [paths.ROLES, paths.ROOT / "playbooks"]
+    texts = {
+        p: p.read_text()
+        for root in roots
+        for p in root.rglob("*.yml")
+        if "molecule" not in p.parts and "dlfleet_common" not in p.parts
+    }
+    for path, text in texts.items():
+        assert "/lib/systemd/system/docker.service" not in text, path
+        assert "capabilities': [['gpu']]" not in text, path
+        assert "ansible.builtin.deb822_repository" not in text, path
+        assert "first_found" not in text, path
