@@ -57,6 +57,8 @@ class Settings:
     max_fail_percentage: str = ""
     # linear (Ansible's default), free, or mitogen (the `speed` extra; see the README)
     strategy: str = "linear"
+    # run folders kept under state_dir/runs (the newest; 0 keeps all)
+    keep_runs: int = 50
     extra: dict[str, Any] = field(default_factory=dict)
 
     @classmethod
@@ -75,6 +77,7 @@ class Settings:
                 f.strip() for f in settings.lab_image_frameworks.split(",") if f.strip()
             ]
         settings.forks = int(settings.forks)
+        settings.keep_runs = int(settings.keep_runs)
         check_strategy(settings.strategy, "dlfleet.strategy")
         return settings
 
@@ -159,7 +162,9 @@ def provision(
         strategy=settings.strategy,
     )
     display = None if quiet else RichDisplay(console)
-    return run_playbook(request, state=settings.state, display=display, keep=keep)
+    return run_playbook(
+        request, state=settings.state, display=display, keep=keep, keep_runs=settings.keep_runs
+    )
 
 
 def query(settings: Settings, playbook: str, **kwargs: Any) -> RunResult:
@@ -274,10 +279,10 @@ def molecule_env(settings: Settings) -> dict[str, str]:
 
     lab = settings.lab()
     client = lab.client
-    engine.ensure_apt_cacher(say, APT_CACHE_PORT)
+    bridge = network_gateway(client.networks.get("bridge"))
+    engine.ensure_apt_cacher(say, APT_CACHE_PORT, [bridge])
     for recipe in RECIPES.values():
         lab.ensure_image(recipe)
-    bridge = network_gateway(client.networks.get("bridge"))
     base_ref, base_archive = lab.base_archive(RECIPES["bookworm"])
     # the gpu images' base (Ubuntu 24.04, Python 3.12), plain debootstrap, as the lab makes it
     ubuntu_ref, ubuntu_archive = lab.base_archive(RECIPES["noble"])
@@ -306,27 +311,29 @@ def containers_table(result: RunResult) -> Table:
     for column in ("host", "container", "user", "image", "status", "ports", "GPUs", "reach it"):
         table.add_column(column)
     for host, rows in sorted((result.data.get("containers") or {}).items()):
-        for labels, state, image, status in rows:
+        for row in rows:
+            labels, state = row.get("labels") or {}, row.get("state", "")
             bind = labels.get("io.dlfleet.bind", "127.0.0.1")
-            jp, tb = (
-                labels.get("io.dlfleet.jupyter_port"),
-                labels.get("io.dlfleet.tensorboard_port"),
-            )
+            jp = labels.get("io.dlfleet.jupyter_port")
             style = "green" if state == "running" else "yellow"
             reach = f"http://{bind}:{jp}/lab" if bind != "127.0.0.1" else "invoke containers.url"
             table.add_row(
                 host,
                 labels.get("io.dlfleet.container", "?"),
                 labels.get("io.dlfleet.user", ""),
-                image,
-                f"[{style}]{status}[/]",
-                f"{jp} jupyter, {tb} tensorboard",
+                row.get("image", ""),
+                f"[{style}]{row.get('status', '')}[/]",
+                f"{jp} jupyter (+ tensorboard)",
                 labels.get("io.dlfleet.gpus", ""),
                 reach,
             )
     for host in result.failed_hosts:
         table.add_row(host, "[red]unreachable or failed[/]", "", "", "", "", "", "")
     return table
+
+
+def _url_line(host: str, name: str, base: str, query: str) -> str:
+    return f"{host} {name}: {base}/lab{query}  (TensorBoard: {base}/proxy/6006/{query})"
 
 
 def container_urls(result: RunResult) -> list[str]:
@@ -346,26 +353,19 @@ def container_urls(result: RunResult) -> list[str]:
 
     lines = []
     for host, rows in sorted(urls.items()):
-        for labels, token in rows:
+        for row in rows:
+            labels, token = row.get("labels") or {}, row.get("token", "")
             name = labels.get("io.dlfleet.container", "?")
-            jp, tb = (
-                labels.get("io.dlfleet.jupyter_port"),
-                labels.get("io.dlfleet.tensorboard_port"),
-            )
+            jp = labels.get("io.dlfleet.jupyter_port")
             bind = labels.get("io.dlfleet.bind", "127.0.0.1")
+            query = f"?token={token}" if token else ""  # a password workspace asks for it
             if bind != "127.0.0.1":
                 where = "localhost" if bind == "0.0.0.0" else bind  # noqa: S104 - a label
-                lines.append(
-                    f"{host} {name}: http://{where}:{jp}/lab?token={token}  (TensorBoard :{tb})"
-                )
+                lines.append(_url_line(host, name, f"http://{where}:{jp}", query))
                 continue
-            ljp, ltb = local(jp), local(tb)
-            lines.append(
-                f"{host} {name}: http://localhost:{ljp}/lab?token={token}  (TensorBoard :{ltb})"
-            )
-            lines.append(
-                f"    tunnel: {tunnel_command(ssh.get(host) or {}, host, (ljp, jp), (ltb, tb))}"
-            )
+            ljp = local(jp)
+            lines.append(_url_line(host, name, f"http://localhost:{ljp}", query))
+            lines.append(f"    tunnel: {tunnel_command(ssh.get(host) or {}, host, (ljp, jp))}")
     return lines
 
 
@@ -426,9 +426,12 @@ def images_table(result: RunResult) -> Table:
     for column in ("host", "image", "size", "id"):
         table.add_column(column)
     for host, rows in sorted((result.data.get("images") or {}).items()):
-        for tags, size, image_id in rows:
+        for row in rows:
             table.add_row(
-                host, ", ".join(tags or ["<none>"]), f"{size / 1e9:.2f} GB", image_id[7:19]
+                host,
+                ", ".join(row.get("tags") or ["<none>"]),
+                f"{int(row.get('size') or 0) / 1e9:.2f} GB",
+                str(row.get("id", ""))[7:19],
             )
     for host in result.failed_hosts:
         table.add_row(host, "[red]unreachable or failed[/]", "", "")

@@ -2,13 +2,15 @@
 
 from __future__ import annotations
 
-import html
+import io
 import json
 from datetime import datetime, timezone
 from pathlib import Path
 from typing import Any
 
+from rich.console import Console
 from rich.table import Table
+from rich.terminal_theme import MONOKAI
 
 from .runner import RunResult
 
@@ -52,8 +54,12 @@ def table(report: dict[str, Any]) -> Table:
     for column in COLUMNS:
         t.add_column(column)
     for host, r in report["hosts"].items():
-        t.add_row(*_cells(host, r, markup=True))
+        t.add_row(*_cells(host, r, markup=True), style=None if _healthy(r) else "red")
     return t
+
+
+def _healthy(r: dict[str, Any]) -> bool:
+    return bool(r.get("reachable")) and (r.get("last_run") or {}).get("result") != "failed"
 
 
 def _cells(host: str, r: dict[str, Any], markup: bool) -> list[str]:
@@ -70,13 +76,13 @@ def _cells(host: str, r: dict[str, Any], markup: bool) -> list[str]:
     if r.get("reboot_required"):
         gpu_text += ", REBOOT REQUIRED (a newer driver is installed than loaded)"
     containers = "; ".join(
-        f"{labels.get('io.dlfleet.container', '?')} {status}"
+        f"{c['labels'].get('io.dlfleet.container', '?')} {c.get('status', '')}"
         + (
-            f" :{labels['io.dlfleet.jupyter_port']}"
-            if labels.get("io.dlfleet.jupyter_port")
+            f" :{c['labels']['io.dlfleet.jupyter_port']}"
+            if c["labels"].get("io.dlfleet.jupyter_port")
             else ""
         )
-        for labels, status in r.get("containers") or []
+        for c in r.get("containers") or []
     )
     return [
         host,
@@ -106,35 +112,16 @@ def _last(r: dict[str, Any]) -> str:
 
 
 def write(report: dict[str, Any], folder: Path) -> tuple[Path, Path]:
+    """report.json, and report.html: the terminal's table, recorded and saved by rich (inline
+    styles, no script, nothing fetched)."""
     folder.mkdir(parents=True, exist_ok=True)
     json_path = folder / "report.json"
     json_path.write_text(json.dumps(report, indent=2, sort_keys=True) + "\n")
-    rows = []
-    for host, r in report["hosts"].items():
-        cls = (
-            "ok"
-            if r.get("reachable") and (r.get("last_run") or {}).get("result") != "failed"
-            else "bad"
-        )
-        cells = "".join(f"<td>{html.escape(c)}</td>" for c in _cells(host, r, markup=False))
-        rows.append(f'<tr class="{cls}">{cells}</tr>')
-    head = "".join(f"<th>{html.escape(c)}</th>" for c in COLUMNS)
-    page = f"""<!doctype html>
-<html lang="en"><head><meta charset="utf-8"><title>dlfleet fleet report</title>
-<style>
-body {{ font: 14px system-ui, sans-serif; margin: 2rem; color: #1b1f24; }}
-table {{ border-collapse: collapse; width: 100%; }}
-th, td {{ border-bottom: 1px solid #d0d7de; padding: .45rem .6rem; text-align: left; }}
-th {{ background: #f6f8fa; }}
-tr.bad td:first-child {{ border-left: 4px solid #cf222e; }}
-tr.ok td:first-child {{ border-left: 4px solid #1a7f37; }}
-</style></head><body>
-<h1>dlfleet fleet report</h1>
-<p>Gathered live from {len(report["hosts"])} host(s) at {html.escape(report["generated"])}.</p>
-<table><thead><tr>{head}</tr></thead><tbody>
-{chr(10).join(rows)}
-</tbody></table></body></html>
-"""
+    console = Console(
+        record=True, file=io.StringIO(), width=320, color_system="truecolor", highlight=False
+    )
+    console.print(table(report))
+    console.print(f"Gathered live from {len(report['hosts'])} host(s).")
     html_path = folder / "report.html"
-    html_path.write_text(page)
+    console.save_html(str(html_path), inline_styles=True, theme=MONOKAI)
     return json_path, html_path

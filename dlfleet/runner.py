@@ -13,6 +13,7 @@ import json
 import os
 import shutil
 import signal
+import tempfile
 import threading
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
@@ -191,44 +192,58 @@ def failure_from_event(data: Mapping[str, Any], unreachable: bool = False) -> Fa
 
 
 def parse_extravars(items: Sequence[str]) -> dict[str, Any]:
-    """``-e`` values the way ansible-playbook takes them: ``key=value``, JSON/YAML, ``@file``."""
-    import yaml
+    """``-e`` values exactly as ansible-playbook reads them (its own parsers): ``@file``,
+    a YAML/JSON mapping, or ``key=value`` pairs (``"a=1 b='two words'"`` is two variables)."""
+    from ansible.errors import AnsibleError
+    from ansible.parsing.dataloader import DataLoader
+    from ansible.parsing.splitter import parse_kv
 
+    loader = DataLoader()
     out: dict[str, Any] = {}
     for item in items:
         item = item.strip()
-        if item.startswith("@"):
-            path = Path(item[1:]).expanduser()
-            if not path.is_file():
-                raise DlfleetError(f"extra vars file not found: {path}")
-            loaded = yaml.safe_load(path.read_text()) or {}
-        elif item.startswith("{"):
-            loaded = yaml.safe_load(item)
-        elif "=" in item:
-            key, _, value = item.partition("=")
-            if not key.strip():
-                raise DlfleetError(f"-e {item!r}: expected key=value")
-            loaded = {key.strip(): value}
-        else:
-            raise DlfleetError(f"-e {item!r}: expected key=value, a JSON/YAML mapping or @file")
-        if not isinstance(loaded, dict):
+        if not item:
+            continue
+        try:
+            if item.startswith("@"):
+                path = Path(item[1:]).expanduser()
+                if not path.is_file():
+                    raise DlfleetError(f"extra vars file not found: {path}")
+                loaded = loader.load_from_file(str(path))
+            elif item[0] in "/.":
+                raise DlfleetError(f"-e {item!r}: put @ before a file of variables")
+            elif item[0] in "[{":
+                loaded = loader.load(item)
+            else:
+                loaded = parse_kv(item)
+                if "_raw_params" in loaded:
+                    raise DlfleetError(
+                        f"-e {item!r}: expected key=value, a JSON/YAML mapping or @file"
+                    )
+        except AnsibleError as exc:
+            raise DlfleetError(f"-e {item!r}: {exc.message}") from exc
+        if not isinstance(loaded, Mapping):
             raise DlfleetError(f"-e {item!r}: extra vars must be a mapping")
-        out.update(loaded)
+        out.update(json.loads(json.dumps(loaded)))  # plain types, as runner writes them
     return out
 
 
+def prune_runs(state: Path, keep: int) -> list[Path]:
+    """Delete all but the newest ``keep`` run folders (names start with their UTC time)."""
+    runs = state / "runs"
+    folders = sorted(p for p in runs.iterdir() if p.is_dir()) if runs.is_dir() else []
+    gone = folders[: max(len(folders) - keep, 0)] if keep > 0 else []
+    for folder in gone:
+        shutil.rmtree(folder, ignore_errors=True)
+    return gone
+
+
 def new_run_dir(state: Path, playbook: Path) -> Path:
+    """A new folder under state/runs named UTC-TIME-PLAYBOOK-XXXX (sorts by time)."""
     runs = state / "runs"
     runs.mkdir(parents=True, exist_ok=True)
     stamp = datetime.now(timezone.utc).strftime("%Y%m%dT%H%M%S")
-    for n in range(1000):
-        candidate = runs / f"{stamp}-{playbook.stem}-{n}"
-        try:
-            candidate.mkdir()
-            return candidate
-        except FileExistsError:
-            continue
-    raise DlfleetError(f"could not create a run folder under {runs}")
+    return Path(tempfile.mkdtemp(prefix=f"{stamp}-{playbook.stem}-", dir=runs))
 
 
 def run_playbook(
@@ -238,11 +253,13 @@ def run_playbook(
     display: Display | None = None,
     cancel: threading.Event | None = None,
     keep: bool = True,
+    keep_runs: int = 0,
 ) -> RunResult:
     """Run one playbook; return its result and write ``summary.json`` (and ``last.json``).
 
     ``keep=False`` deletes the run folder afterwards and records no summary: for runs that
-    fetch secrets, which must not stay in artifacts."""
+    fetch secrets, which must not stay in artifacts. ``keep_runs`` (0: all) prunes older run
+    folders to that many afterwards."""
     playbook = request.playbook.resolve()
     inventory = request.inventory.resolve()
     if not playbook.is_file():
@@ -320,6 +337,7 @@ def run_playbook(
         partial = state / "runs" / f".last.json.{os.getpid()}"
         partial.write_text(summary + "\n")
         partial.replace(state / "runs" / "last.json")
+        prune_runs(state, keep_runs)
     else:
         # the run handled secrets (e.g. Jupyter tokens): keep nothing of it on disk
         shutil.rmtree(run_dir, ignore_errors=True)

@@ -278,25 +278,28 @@ def test_printed_tunnels_work_as_printed_and_do_not_collide():
         "args": "-o StrictHostKeyChecking=no -o UserKnownHostsFile=/dev/null",
     }
     labels = {"io.dlfleet.container": "dl-lab", "io.dlfleet.jupyter_port": "8888",
-              "io.dlfleet.tensorboard_port": "6006", "io.dlfleet.bind": "127.0.0.1"}  # fmt: skip
+              "io.dlfleet.bind": "127.0.0.1"}  # fmt: skip
     data = {
         "urls": {
-            "a": [[labels, "tok-a"]],
-            "b": [[labels, "tok-b"]],
+            "a": [{"labels": labels, "token": "tok-a"}],
+            "b": [{"labels": labels, "token": "tok-b"}],
             "_ssh": {"a": ssh, "b": {**ssh, "target": "me@b.example", "port": 2222, "key": ""}},
         }
     }
     result = SimpleNamespace(data=data)
     lines = app.container_urls(result)
-    assert lines[0] == "a dl-lab: http://localhost:8888/lab?token=tok-a  (TensorBoard :6006)"
+    assert lines[0] == (
+        "a dl-lab: http://localhost:8888/lab?token=tok-a"
+        "  (TensorBoard: http://localhost:8888/proxy/6006/?token=tok-a)"
+    )
     assert shlex.split(lines[1].split("tunnel: ", 1)[1]) == [
-        "ssh", "-N", "-L", "8888:127.0.0.1:8888", "-L", "6006:127.0.0.1:6006",
+        "ssh", "-N", "-L", "8888:127.0.0.1:8888",
         "-i", "/home/me/.dlfleet/lab key/id_ed25519",
         "-o", "StrictHostKeyChecking=no", "-o", "UserKnownHostsFile=/dev/null", "root@172.30.0.2",
     ]  # fmt: skip
     # the second host publishes the same ports: other local ports, same remote ones
-    assert lines[2] == "b dl-lab: http://localhost:8889/lab?token=tok-b  (TensorBoard :6007)"
-    assert "-L 8889:127.0.0.1:8888 -L 6007:127.0.0.1:6006 -p 2222" in lines[3]
+    assert lines[2].startswith("b dl-lab: http://localhost:8889/lab?token=tok-b  (TensorBoard:")
+    assert "-L 8889:127.0.0.1:8888 -p 2222" in lines[3]
     assert lines[3].endswith("me@b.example")
 
 

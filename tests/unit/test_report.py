@@ -30,7 +30,7 @@ def test_report_marks_unreachable_and_last_run(tmp_path):
         "os": "Ubuntu 24.04", "kernel": "6.8.0", "docker": "27.5.1", "runtimes": ["runc", "nvidia"],
         "gpus": ["NVIDIA H200", "NVIDIA H200"], "driver": "580.159.04", "cuda": "13.0",
         "cuda_line": "13", "toolkit": "1.17.8-1", "images": ["dlfleet/dl:gpu-cu13-0123456789ab"], "image_bytes": 2400000000,
-        "containers": [[{"io.dlfleet.container": "dl-alice", "io.dlfleet.jupyter_port": "8888"}, "Up 2 hours (healthy)"]],
+        "containers": [{"labels": {"io.dlfleet.container": "dl-alice", "io.dlfleet.jupyter_port": "8888"}, "status": "Up 2 hours (healthy)"}],
     }  # fmt: skip
     run = result(
         {"noble-1": noble},
@@ -63,9 +63,11 @@ def test_report_marks_unreachable_and_last_run(tmp_path):
     json_path, html_path = report.write(data, tmp_path)
     assert json.loads(json_path.read_text())["hosts"]["noble-1"]["toolkit"] == "1.17.8-1"
     page = html_path.read_text()
-    assert '<tr class="bad"><td>xenial-1</td>' in page
+    # the terminal's table, rows and all, as a self-contained page
+    assert "580.159.04 (CUDA 13.0, image line 13), 2 GPU: NVIDIA H200" in page
     assert "dlfleet/dl:gpu-cu13-0123456789ab" in page
-    assert "<script" not in page and "http" not in page.split("<body>")[0]  # self-contained
+    assert "xenial-1" in page and "unreachable or failed" in page
+    assert "<script" not in page and "<link" not in page
 
 
 def test_report_says_when_a_reboot_is_due():

@@ -13,6 +13,19 @@ import pytest
 import yaml
 
 from dlfleet.runner import RunRequest, run_playbook
+from tests.machine import debian_family, nvidia_gpus
+
+# the cases read this machine as a GPU-less Debian/Ubuntu host (the roles' own detection)
+pytestmark = [
+    pytest.mark.skipif(
+        not debian_family(),
+        reason="the roles manage Debian/Ubuntu hosts; this control machine is another OS",
+    ),
+    pytest.mark.skipif(
+        bool(nvidia_gpus()),
+        reason="the cases expect a host without an NVIDIA GPU; this machine has one",
+    ),
+]
 
 
 @pytest.fixture(scope="module")
@@ -58,6 +71,16 @@ CASES = [
     ("docker", {"docker_version": "latest"}, "docker_version must be empty"),
     ("docker", {"docker_daemon_options": "live-restore"}, "docker_daemon_options"),
     ("docker", {"docker_install_source": "mirror", "docker_mirror_url": "http://m/docker"}, "docker_mirror_key"),
+    # build arguments stay in `docker history` of an image every host gets
+    ("dl_image", {"dl_image_pip_index_url": "https://ci:s3cret@pypi.corp.example/simple"}, "dl_image_pip_index_url would carry a credential into the image"),
+    ("dl_image", {"dl_image_build_args": {"HF_TOKEN": "hf_abc"}}, "dl_image_build_args.HF_TOKEN would carry a credential"),
+    # signing keys over plain http can be swapped on the way: refused, derived ones too
+    ("docker", {"docker_install_source": "mirror", "docker_mirror_url": "http://m/docker", "docker_mirror_key": "http://m/docker/gpg"}, "docker_mirror_key must be an https:// or file:// URL or an ASCII-armored key block"),
+    ("docker", {"docker_install_source": "mirror", "docker_mirror_url": "http://m/docker", "docker_mirror_key": "/etc/key.asc"}, "docker_mirror_key must be an https:// or file:// URL"),
+    ("docker", {"docker_upstream_url": "http://m/linux"}, "docker_upstream_key (empty: http://m/linux/"),
+    ("nvidia_container_toolkit", {"nvidia_container_toolkit_force_install": True, "nvidia_container_toolkit_mirror_url": "http://m", "nvidia_container_toolkit_mirror_key": "http://m/gpgkey"}, "nvidia_container_toolkit_mirror_key must be an https://"),
+    ("nvidia_container_toolkit", {"nvidia_container_toolkit_force_install": True, "nvidia_container_toolkit_repo_url": "http://m"}, "the key of nvidia_container_toolkit_repo_url (http://m/gpgkey"),
+    ("nvidia_driver", {"nvidia_driver_force_install": True, "nvidia_driver_method": "cuda-repo", "nvidia_driver_branch": "580", "nvidia_driver_cuda_repo_key": "http://m/3bf863cc.pub"}, "nvidia_driver_cuda_repo_key must be an https://"),
     ("docker", {"docker_users": ["no-such-user-dlfleet"]}, "docker_users names users that do not exist"),
     ("docker", {"docker_daemon_options": {"hosts": ["tcp://0.0.0.0:2375"]}}, "must not set 'hosts'"),
     ("docker", {"docker_registry_ca_certs": {"https://reg:5000": "-----BEGIN CERTIFICATE-----"}}, "docker_registry_ca_certs must map a registry host[:port]"),

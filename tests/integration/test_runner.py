@@ -1,4 +1,5 @@
-"""The runner wrapper, with real ansible-runner runs of small playbooks on localhost."""
+"""The runner wrapper, with real ansible-runner runs of small playbooks on localhost
+(a local connection: any machine with Python runs them)."""
 
 import json
 import sys
@@ -9,10 +10,8 @@ import pytest
 
 from dlfleet.errors import DlfleetError
 from dlfleet.runner import (
-    EventCollector,
     RunRequest,
     load_last_summary,
-    parse_extravars,
     run_playbook,
 )
 
@@ -82,6 +81,12 @@ def test_real_run_counts_per_host_and_writes_summary(tmp_path, inventory):
     second = run_playbook(RunRequest(playbook=book, inventory=inventory), state=state)
     assert second.changed_total == 0
     assert second.run_dir != result.run_dir
+
+    # older run folders go beyond keep_runs: the newest stay
+    third = run_playbook(RunRequest(playbook=book, inventory=inventory), state=state, keep_runs=2)
+    kept = sorted(p for p in (state / "runs").iterdir() if p.is_dir())
+    assert kept == sorted([second.run_dir, third.run_dir])
+    assert load_last_summary(state) == json.loads(json.dumps(third.summary()))
 
 
 def test_failure_is_reported_per_host_with_its_message(tmp_path, inventory):
@@ -186,66 +191,6 @@ def test_missing_inputs_fail_before_running(tmp_path, inventory):
             RunRequest(playbook=tmp_path / "missing.yml", inventory=inventory), state=tmp_path / "s"
         )
     assert not (tmp_path / "s").exists(), "a refused run left a run folder behind"
-
-
-@pytest.mark.parametrize(
-    ("items", "expected"),
-    [
-        (["a=1", "b=x=y"], {"a": "1", "b": "x=y"}),
-        (['{"n": 3, "l": [1]}'], {"n": 3, "l": [1]}),
-        (["a=1", "a=2"], {"a": "2"}),
-    ],
-)
-def test_parse_extravars(items, expected):
-    assert parse_extravars(items) == expected
-
-
-def test_parse_extravars_file_and_errors(tmp_path):
-    f = tmp_path / "vars.yml"
-    f.write_text("docker_version: '24.0'\n")
-    assert parse_extravars([f"@{f}"]) == {"docker_version": "24.0"}
-    with pytest.raises(DlfleetError, match="expected key=value"):
-        parse_extravars(["novalue"])
-    with pytest.raises(DlfleetError, match="not found"):
-        parse_extravars([f"@{tmp_path}/missing.yml"])
-    listing = tmp_path / "list.yml"
-    listing.write_text("- 1\n- 2\n")
-    with pytest.raises(DlfleetError, match="must be a mapping"):
-        parse_extravars([f"@{listing}"])
-
-
-def test_collector_censors_no_log_and_skips_ignored():
-    c = EventCollector()
-    c(
-        {
-            "event": "runner_on_failed",
-            "event_data": {"host": "h", "task": "t", "ignore_errors": True, "res": {"msg": "x"}},
-        }
-    )
-    c(
-        {
-            "event": "runner_on_failed",
-            "event_data": {
-                "host": "h",
-                "task": "secret",
-                "res": {
-                    "msg": "pw=hunter2",
-                    "_ansible_no_log": True,
-                    "censored": "the output has been hidden",
-                },
-            },
-        }
-    )
-    c(
-        {
-            "event": "runner_on_unreachable",
-            "event_data": {"host": "g", "task": "ping", "res": {"msg": "ssh: no route"}},
-        }
-    )
-    assert [(f.host, f.msg, f.unreachable) for f in c.failures] == [
-        ("h", "the output has been hidden", False),
-        ("g", "ssh: no route", True),
-    ]
 
 
 def test_mitogen_strategy_runs_a_real_play(tmp_path):

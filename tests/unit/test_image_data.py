@@ -1,0 +1,37 @@
+"""The image's data: lock layers agree within a flavour; build arguments that would leak."""
+
+import importlib.util
+
+from dlfleet import imagelock, paths
+
+
+def test_every_lock_layer_of_a_flavour_agrees():
+    for flavour in imagelock.FLAVOURS:
+        seen = {}
+        for layer in imagelock.layers(flavour):
+            for name, version in imagelock.pins(
+                imagelock.locks_dir(flavour) / f"{layer}.txt"
+            ).items():
+                assert seen.setdefault(name, version) == version, f"{flavour}/{layer}: {name}"
+        assert "numpy" in seen and "jupyterlab" in seen
+
+
+def test_build_args_with_credentials_are_named():
+
+    spec = importlib.util.spec_from_file_location(
+        "dl_image_filter", paths.ROLES / "dl_image" / "filter_plugins" / "dl_image.py"
+    )
+    plugin = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(plugin)
+    leaky = plugin.leaky_build_args(
+        {
+            "PIP_INDEX_URL": "https://ci:s3cret@pypi.corp.example/simple",
+            "PIP_FIND_LINKS": "http://172.17.0.1:8781/ https://user@mirror/wheels",
+            "APT_PROXY": "http://172.17.0.1:3142",
+            "HF_TOKEN": "hf_abc",
+            "GITHUB_TOKEN": "",  # empty: nothing to leak
+            "AWS_SECRET_ACCESS_KEY": "x",
+            "BUILD_DATE": "2026-11-30",
+        }
+    )
+    assert leaky == ["AWS_SECRET_ACCESS_KEY", "HF_TOKEN", "PIP_FIND_LINKS", "PIP_INDEX_URL"]
