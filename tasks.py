@@ -12,12 +12,13 @@ import sys
 
 from invoke import Collection, Exit, task
 
-from dlfleet import app, paths
+from dlfleet import app, paths, testsuite, views
 from dlfleet.errors import DlfleetError
+from dlfleet.settings import Settings
 
 
-def _settings(c) -> app.Settings:
-    return app.Settings.from_config(c.config.get("dlfleet"))
+def _settings(c) -> Settings:
+    return Settings.from_config(c.config.get("dlfleet"))
 
 
 def user_errors(fn):
@@ -111,7 +112,7 @@ def lab_up(c, hosts=None, no_apt_cache=False, registry=False):
     lab = settings.lab_up(
         hosts, apt_cache=settings.lab_apt_cache and not no_apt_cache, registry=registry or None
     )
-    app.console.print(app.lab_status_table(lab))
+    app.console.print(views.lab_status_table(lab))
     app.say(f"inventory: {lab.inventory_path}")
 
 
@@ -127,7 +128,7 @@ def lab_down(c):
 @user_errors
 def lab_status(c):
     """List lab hosts with their OS, state and address."""
-    app.console.print(app.lab_status_table(_settings(c).lab()))
+    app.console.print(views.lab_status_table(_settings(c).lab()))
 
 
 @task(help={"host": "Lab host name, e.g. noble-1."})
@@ -164,11 +165,11 @@ def demo(c, hosts=None, registry=False):
     """The main job on the built-in default: lab up, full provisioning, report, Jupyter URLs."""
     settings = _settings(c)
     lab = settings.lab_up(hosts, registry=registry or None)
-    app.console.print(app.lab_status_table(lab))
+    app.console.print(views.lab_status_table(lab))
     result = app.provision(settings, inventory=str(lab.inventory_path))
     _show_report(settings, inventory=str(lab.inventory_path))
     urls = app.query(settings, "playbooks/containers_url.yml", inventory=str(lab.inventory_path))
-    for line in app.container_urls(urls):
+    for line in views.container_urls(urls):
         print(line)
     _exit_for(result)
 
@@ -187,7 +188,7 @@ def containers_ps(c, inventory=None, limit=None):
     result = app.query(
         _settings(c), "playbooks/containers_ps.yml", inventory=inventory, limit=limit
     )
-    app.console.print(app.containers_table(result))
+    app.console.print(views.containers_table(result))
 
 
 @task(help=_FLEET_HELP)
@@ -197,7 +198,7 @@ def containers_url(c, inventory=None, limit=None):
     result = app.query(
         _settings(c), "playbooks/containers_url.yml", inventory=inventory, limit=limit
     )
-    for line in app.container_urls(result) or ["no dlfleet containers"]:
+    for line in views.container_urls(result) or ["no dlfleet containers"]:
         print(line)
     _exit_for(result)
 
@@ -297,7 +298,7 @@ def image_push(c, registry, inventory=None, limit=None):
 def image_ls(c, inventory=None, limit=None):
     """The deep-learning images on every host: tag, size, id."""
     result = app.query(_settings(c), "playbooks/images_ls.yml", inventory=inventory, limit=limit)
-    app.console.print(app.images_table(result))
+    app.console.print(views.images_table(result))
     _exit_for(result)
 
 
@@ -389,10 +390,10 @@ def test_lint(c):
 def test_molecule(c, role=None, scenario=None):
     """Molecule scenarios of every role (or one role): check, converge, idempotence, verify."""
     settings = _settings(c)
-    pairs = app.molecule_scenarios(role, scenario)
+    pairs = testsuite.molecule_scenarios(role, scenario)
     if not pairs:
         raise DlfleetError(f"no Molecule scenario matches role={role} scenario={scenario}")
-    env = app.molecule_env(settings)
+    env = testsuite.molecule_env(settings)
     for role_name, scenario_name in pairs:
         app.run_checked(
             ["molecule", "test", "-s", scenario_name],

@@ -28,7 +28,7 @@ from provision import provision  # noqa: E402
 from rich.console import Console  # noqa: E402
 from rich.table import Table  # noqa: E402
 
-from dlfleet import app  # noqa: E402
+from dlfleet.settings import Settings
 
 # Runs on the lab host (python3 is there for Ansible): stop the workspaces, start them all,
 # poll each one's Jupyter /api until it answers HTTP; print seconds per container as JSON.
@@ -62,7 +62,7 @@ print(json.dumps(ready))
 SIZES = "docker ps -a -s --filter name=bench- --format '{{.Names}} {{.Size}}'"
 
 
-def on_host(settings: app.Settings, argv: list[str]) -> str:
+def on_host(settings: Settings, argv: list[str]) -> str:
     container = settings.lab().containers()[0]
     code, out = container.exec_run(argv)
     if code != 0:
@@ -78,7 +78,7 @@ def main() -> None:
     counts = [int(n) for n in args.counts.split(",")]
     rows = []
     with tempfile.TemporaryDirectory() as state:
-        settings = app.Settings(state_dir=state, lab_name="dlfleet-bench", lab_hosts="noble=1")
+        settings = Settings(state_dir=state, lab_name="dlfleet-bench", lab_hosts="noble=1")
         settings.lab().down()
         settings.lab_up()
         try:

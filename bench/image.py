@@ -26,13 +26,14 @@ from provision import provision  # noqa: E402
 from rich.console import Console  # noqa: E402
 from rich.table import Table  # noqa: E402
 
-from dlfleet import app, registry  # noqa: E402
+from dlfleet import registry  # noqa: E402
+from dlfleet.settings import Settings
 
 MODES = ("build", "archive", "registry")
 EMPTY_HOST = "docker ps -aq | xargs -r docker rm -f >/dev/null; docker system prune -af >/dev/null"
 
 
-def empty_hosts(settings: app.Settings) -> None:
+def empty_hosts(settings: Settings) -> None:
     """No images, containers or build cache on any lab host."""
     for container in settings.lab().containers():
         code, out = container.exec_run(["sh", "-c", EMPTY_HOST])
@@ -40,7 +41,7 @@ def empty_hosts(settings: app.Settings) -> None:
             raise SystemExit(f"could not empty {container.name}: {out.decode()[-300:]}")
 
 
-def empty_registry(settings: app.Settings) -> None:
+def empty_registry(settings: Settings) -> None:
     """Stop the lab's registry, drop its storage, start it again: the push is a full one."""
     lab = settings.lab()
     gateway = lab.gateway()
@@ -49,7 +50,7 @@ def empty_registry(settings: app.Settings) -> None:
     registry.ensure(gateway, say=lambda _: None, root=lab.registry_root)
 
 
-def image_size(settings: app.Settings) -> int:
+def image_size(settings: Settings) -> int:
     """Bytes of the rolled-out image on the first host (the same everywhere)."""
     container = settings.lab().containers()[0]
     code, out = container.exec_run(
@@ -72,7 +73,7 @@ def main() -> None:
     rows: dict[str, float] = {}
     size = 0
     with tempfile.TemporaryDirectory() as state:
-        settings = app.Settings(
+        settings = Settings(
             state_dir=state,
             lab_name="dlfleet-bench",
             lab_hosts=f"noble={args.hosts}",

@@ -27,6 +27,7 @@ from rich.table import Table  # noqa: E402
 
 from dlfleet import app  # noqa: E402
 from dlfleet.runner import RunRequest, run_playbook  # noqa: E402
+from dlfleet.settings import Settings
 
 # Minimal fact gathering is written into the playbooks (gather_subset: min) and stays on.
 LEVERS_OFF = {
@@ -37,7 +38,7 @@ LEVERS_OFF = {
 
 
 def provision(
-    settings: app.Settings,
+    settings: Settings,
     tags: list[str],
     envvars: dict[str, str] | None = None,
     *,
@@ -62,8 +63,8 @@ def provision(
     return seconds
 
 
-def fresh_lab(spec: str, state: str) -> app.Settings:
-    settings = app.Settings(state_dir=state, lab_name="dlfleet-bench", lab_hosts=spec)
+def fresh_lab(spec: str, state: str) -> Settings:
+    settings = Settings(state_dir=state, lab_name="dlfleet-bench", lab_hosts=spec)
     settings.lab().down()
     settings.lab_up()
     return settings

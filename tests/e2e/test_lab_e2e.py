@@ -16,9 +16,10 @@ import urllib.request
 
 import pytest
 
-from dlfleet import app, engine, report
+from dlfleet import app, engine, report, views
 from dlfleet.lab import LABEL, WHEELHOUSE_PORT, wheelhouse_root
 from dlfleet.runner import load_last_summary
+from dlfleet.settings import Settings
 
 pytestmark = pytest.mark.e2e
 
@@ -30,7 +31,7 @@ GPU = "jammy-gpu-1"  # the simulated GPU host
 @pytest.fixture(scope="module")
 def settings(tmp_path_factory):
     engine.ensure_engine(print)
-    s = app.Settings(
+    s = Settings(
         state_dir=str(tmp_path_factory.mktemp("state")),
         lab_name=LAB,
         lab_hosts=os.environ.get("DLFLEET_E2E_HOSTS", "xenial=1,noble=1,bookworm=1,jammy+gpu=1"),
@@ -140,7 +141,7 @@ def test_simulated_gpu_host_runs_the_gpu_path(settings, hosts):
 
 def test_the_printed_tunnel_reaches_jupyter(settings, hosts):
     """The tunnel line `invoke demo` and `containers.url` print, run exactly as printed."""
-    lines = app.container_urls(app.query(settings, "playbooks/containers_url.yml"))
+    lines = views.container_urls(app.query(settings, "playbooks/containers_url.yml"))
     at = next(i for i, line in enumerate(lines) if line.startswith("noble-1 dl-lab: "))
     url = lines[at].split(": ", 1)[1].split()[0]
     tunnel = lines[at + 1].split("tunnel: ", 1)[1]

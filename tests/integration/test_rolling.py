@@ -9,6 +9,7 @@ import yaml
 
 from dlfleet import app, inventory
 from dlfleet.errors import DlfleetError
+from dlfleet.settings import Settings
 
 PLAY = """\
 - hosts: all
@@ -35,7 +36,7 @@ def lab(tmp_path, group_vars=None):
         (tmp_path / "inv" / "group_vars").mkdir()
         (tmp_path / "inv" / "group_vars" / "all.yml").write_text(yaml.safe_dump(group_vars))
     (tmp_path / "play.yml").write_text(textwrap.dedent(PLAY))
-    return app.Settings(state_dir=str(tmp_path / "state"), inventory=str(tmp_path / "inv"))
+    return Settings(state_dir=str(tmp_path / "state"), inventory=str(tmp_path / "inv"))
 
 
 def run(settings, tmp_path, **kwargs):

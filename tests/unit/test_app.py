@@ -9,8 +9,11 @@ from types import SimpleNamespace
 import pytest
 import yaml
 
-from dlfleet import app, cudalines, engine, lab, labgpu, paths, runner
+from dlfleet import app, cudalines, engine, lab, paths, runner, testsuite, views
 from dlfleet.errors import DlfleetError
+from dlfleet.lab import gpu as labgpu
+from dlfleet.lab import recipes
+from dlfleet.settings import Settings
 
 
 def invoke(*args, env=None, cwd=paths.ROOT):
@@ -25,17 +28,17 @@ def invoke(*args, env=None, cwd=paths.ROOT):
 
 
 def test_settings_from_invoke_config_shape():
-    s = app.Settings.from_config(
+    s = Settings.from_config(
         {"inventory": "x.yml", "forks": "7", "lab": {"hosts": "noble=2", "apt_cache": "false"}}
     )
     assert (s.inventory, s.forks, s.lab_hosts, s.lab_apt_cache) == ("x.yml", 7, "noble=2", False)
-    assert app.Settings.from_config(None).lab_hosts == "xenial=1,noble=1"
+    assert Settings.from_config(None).lab_hosts == "xenial=1,noble=1"
 
 
 def test_inventory_choice(tmp_path, monkeypatch):
     inv = tmp_path / "fleet.yml"
     inv.write_text("all: {}\n")
-    s = app.Settings(state_dir=str(tmp_path / "state"))
+    s = Settings(state_dir=str(tmp_path / "state"))
     assert app.resolve_inventory(s, str(inv)) == inv.resolve()
     with pytest.raises(DlfleetError, match="inventory not found: .*nope.yml"):
         app.resolve_inventory(s, str(tmp_path / "nope.yml"))
@@ -46,7 +49,7 @@ def test_inventory_choice(tmp_path, monkeypatch):
 
 
 def test_retry_failed_limits_to_last_failures(tmp_path):
-    s = app.Settings(state_dir=str(tmp_path))
+    s = Settings(state_dir=str(tmp_path))
     with pytest.raises(DlfleetError, match="no earlier run"):
         app._retry_limit(s, None)
     (tmp_path / "runs").mkdir()
@@ -58,14 +61,14 @@ def test_retry_failed_limits_to_last_failures(tmp_path):
 
 
 def test_molecule_scenarios_and_unknown_role():
-    pairs = app.molecule_scenarios()
+    pairs = testsuite.molecule_scenarios()
     assert ("docker", "default") in pairs
-    assert app.molecule_scenarios("docker") == [p for p in pairs if p[0] == "docker"]
+    assert testsuite.molecule_scenarios("docker") == [p for p in pairs if p[0] == "docker"]
     with pytest.raises(DlfleetError, match="unknown role 'dockr': roles are .*docker"):
-        app.molecule_scenarios("dockr")
+        testsuite.molecule_scenarios("dockr")
     # hardware scenarios never run unless named
     assert ("nvidia_driver", "gpu") not in pairs
-    assert app.molecule_scenarios("nvidia_driver", "gpu") == [("nvidia_driver", "gpu")]
+    assert testsuite.molecule_scenarios("nvidia_driver", "gpu") == [("nvidia_driver", "gpu")]
     # the GPU image scenario runs in the lab, without a GPU: always
     assert ("dl_image", "cuda") in pairs
 
@@ -101,7 +104,9 @@ def test_simulated_gpu_hosts_get_their_own_group(tmp_path):
         lab.LabHost("noble-gpu-1", "noble", "c2", "running", "172.30.0.3", "img", gpu=True),
     ]
     gpu_vars = labgpu.inventory_vars("http://172.30.0.1:8783/", {"13": ("base", "/b.tar")})
-    inv = yaml.safe_load(the_lab.write_inventory(hosts, False, None, gpu_vars).read_text())
+    inv = yaml.safe_load(
+        the_lab.write_inventory(hosts, False, None, gpu_vars, sandboxed=False).read_text()
+    )
     groups = inv["all"]["children"]["lab"]["children"]
     assert set(groups["noble"]["hosts"]) == {"noble-1", "noble-gpu-1"}
     assert set(groups["lab_gpu"]["hosts"]) == {"noble-gpu-1"}
@@ -144,10 +149,10 @@ def test_bad_lab_spec_touches_nothing(tmp_path):
 def test_recipe_digest_follows_recipe_files_rootfs_does_not(tmp_path, monkeypatch):
     recipe = lab.RECIPES["noble"]
     image_digest, rootfs_digest = recipe.digest(), recipe.rootfs_digest()
-    for f in lab.RECIPE_DIR.iterdir():
+    for f in recipes.RECIPE_DIR.iterdir():
         (tmp_path / f.name).write_bytes(f.read_bytes())
     (tmp_path / "Dockerfile").write_text("FROM scratch\n")
-    monkeypatch.setattr(lab, "RECIPE_DIR", tmp_path)
+    monkeypatch.setattr(recipes, "RECIPE_DIR", tmp_path)
     assert recipe.digest() != image_digest
     assert recipe.rootfs_digest() == rootfs_digest
     assert lab.RECIPES["xenial"].rootfs_digest() != rootfs_digest
@@ -160,7 +165,7 @@ def test_lab_inventory_groups_hosts_by_os(tmp_path):
         lab.LabHost("noble-1", "noble", "c2", "running", "172.30.0.3", "img"),
         lab.LabHost("noble-2", "noble", "c3", "running", "172.30.0.4", "img"),
     ]
-    path = the_lab.write_inventory(hosts, apt_cache=False)
+    path = the_lab.write_inventory(hosts, apt_cache=False, sandboxed=False)
     inv = yaml.safe_load(path.read_text())
     groups = inv["all"]["children"]["lab"]["children"]
     assert groups["xenial"]["hosts"] == {"xenial-1": {"ansible_host": "172.30.0.2"}}
@@ -169,6 +174,13 @@ def test_lab_inventory_groups_hosts_by_os(tmp_path):
     assert lab_vars["ansible_ssh_private_key_file"] == str(the_lab.key)
     assert lab_vars["docker_install_source"] == "distro"
     assert "apt_proxy_url" not in lab_vars
+    assert "vars" not in groups["xenial"] and "dl_containers_ulimits" not in lab_vars
+    # a machine without CAP_SYS_RESOURCE: the sandbox policy, as the data says
+    sandboxed = yaml.safe_load(the_lab.write_inventory(hosts, False, sandboxed=True).read_text())
+    lab_group = sandboxed["all"]["children"]["lab"]
+    assert lab_group["children"]["xenial"]["vars"] == lab.inventory.SANDBOX_GROUP_VARS["xenial"]
+    assert lab_group["children"]["noble"]["vars"] == {"docker_version": "24.0.7"}
+    assert lab_group["vars"]["dl_containers_ulimits"] == ["stack:67108864:67108864"]
 
 
 def test_xenial_interpreter_comes_from_group_vars():
@@ -230,7 +242,7 @@ def test_bad_input_is_one_clear_line(args, message, tmp_path):
 
 
 def test_settings_take_frameworks_as_a_comma_list():
-    s = app.Settings.from_config({"lab": {"image_frameworks": "torch, sklearn"}})
+    s = Settings.from_config({"lab": {"image_frameworks": "torch, sklearn"}})
     assert s.lab_image_frameworks == ["torch", "sklearn"]
 
 
@@ -241,8 +253,8 @@ def test_env_overrides_configured_inventory(tmp_path):
 
 
 def test_lab_registry_setting_and_inventory_keep_its_ca(tmp_path):
-    assert app.Settings.from_config({"lab": {"registry": "true"}}).lab_registry is True
-    assert app.Settings.from_config(None).lab_registry is False
+    assert Settings.from_config({"lab": {"registry": "true"}}).lab_registry is True
+    assert Settings.from_config(None).lab_registry is False
     the_lab = lab.Lab(tmp_path, say=lambda _: None, client=ExplodingClient())
     hosts = [lab.LabHost("noble-1", "noble", "c2", "running", "172.30.0.3", "img")]
     pem = "-----BEGIN CERTIFICATE-----\nMIIB\n-----END CERTIFICATE-----\n"
@@ -287,7 +299,7 @@ def test_printed_tunnels_work_as_printed_and_do_not_collide():
         }
     }
     result = SimpleNamespace(data=data)
-    lines = app.container_urls(result)
+    lines = views.container_urls(result)
     assert lines[0] == (
         "a dl-lab: http://localhost:8888/lab?token=tok-a"
         "  (TensorBoard: http://localhost:8888/proxy/6006/?token=tok-a)"
@@ -308,3 +320,10 @@ def test_container_names_that_would_reach_a_shell_are_refused(name):
     with pytest.raises(DlfleetError, match="is not a container name"):
         app.check_container_name(name)
     assert app.check_container_name("dl-alice") == "dl-alice"
+
+
+def test_defaults_live_in_invoke_yaml_only():
+    shipped = yaml.safe_load((paths.ROOT / "invoke.yaml").read_text())["dlfleet"]
+    assert Settings() == Settings.from_config(shipped)
+    assert Settings().lab_image_frameworks == ["sklearn"]
+    assert Settings().keep_runs == shipped["keep_runs"]

@@ -3,7 +3,8 @@
 import pytest
 
 from dlfleet.errors import DlfleetError
-from dlfleet.runner import EventCollector, parse_extravars
+from dlfleet.extravars import parse_extravars
+from dlfleet.runner import EventCollector
 
 
 @pytest.mark.parametrize(

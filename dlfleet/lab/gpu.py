@@ -4,9 +4,9 @@ A ``+gpu`` host is an ordinary lab host that looks like a GPU host to dlfleet:
 
 - an NVIDIA PCI function (vendor 10de, 3D class, an H200's device id) in a small sysfs tree
   mounted over ``/sys/bus/pci/devices``, which the driver role's detection module reads;
-- a STAND-IN ``nvidia-smi`` (``lab_nvidia_smi.sh``, named as such in its output) that reports
+- a STAND-IN ``nvidia-smi`` (``gpu_nvidia_smi.sh``, named as such in its output) that reports
   the version of the driver package the driver role installed;
-- a signed apt repository of STAND-INS for what the lab cannot reach (``lab_standins.yml``):
+- a signed apt repository of STAND-INS for what the lab cannot reach (``gpu_standins.yml``):
   NVIDIA's container toolkit repository and its CUDA repository for Ubuntu 16.04.
 
 The driver role then installs the real driver packages from the archives (no kernel module:
@@ -22,10 +22,10 @@ from __future__ import annotations
 from pathlib import Path
 from typing import Any
 
-from . import aptrepo, cudalines, engine, paths
+from .. import aptrepo, cudalines, engine, paths
 
-STANDINS = Path(__file__).parent / "lab_standins.yml"
-NVIDIA_SMI = Path(__file__).parent / "lab_nvidia_smi.sh"
+STANDINS = Path(__file__).parent / "gpu_standins.yml"
+NVIDIA_SMI = Path(__file__).parent / "gpu_nvidia_smi.sh"
 REPO_PORT = 8783
 PCI_ADDRESS = "0000:00:1e.0"
 # vendor, class (3D controller), device (H200)

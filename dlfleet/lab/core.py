@@ -1,0 +1,213 @@
+"""The lab as a whole: its network, SSH key, hosts and inventory; up, down, stop, start."""
+
+from __future__ import annotations
+
+import subprocess
+import time
+from collections.abc import Callable
+from pathlib import Path
+from typing import Any
+
+import docker
+from docker.errors import APIError, NotFound
+
+from .. import engine
+from ..engine import network_gateway
+from ..errors import DlfleetError
+from . import gpu, hosts, inventory, services
+from .hosts import LabHost
+from .images import Images
+from .names import DEFAULT_NAME, LABEL
+from .recipes import RECIPES, parse_hosts_spec
+
+Say = Callable[[str], None]
+
+
+class Lab:
+    """A named lab: every object it makes carries the label io.dlfleet.lab=NAME."""
+
+    def __init__(
+        self,
+        state: Path,
+        say: Say = print,
+        client: docker.DockerClient | None = None,
+        name: str = DEFAULT_NAME,
+    ):
+        self.name = name
+        self.state = state
+        self.dir = state / name
+        self.say = say
+        self._client = client
+
+    def _filter(self, kind: str) -> dict[str, list[str]]:
+        return {"label": [f"{LABEL}={self.name}", f"{LABEL}.kind={kind}"]}
+
+    @property
+    def client(self) -> docker.DockerClient:
+        if self._client is None:
+            self._client = engine.ensure_engine(self.say)
+        return self._client
+
+    @property
+    def images(self) -> Images:
+        return Images(self.client, self.say)
+
+    @property
+    def key(self) -> Path:
+        return self.dir / "id_ed25519"
+
+    @property
+    def inventory_path(self) -> Path:
+        return self.dir / "inventory.yml"
+
+    def network(self) -> Any:
+        try:
+            return self.client.networks.get(self.name)
+        except NotFound:
+            labels = {LABEL: self.name, f"{LABEL}.kind": "network"}
+            return self.client.networks.create(self.name, driver="bridge", labels=labels)
+
+    def gateway(self) -> str:
+        net = self.network()
+        net.reload()
+        return network_gateway(net)
+
+    def ensure_key(self) -> Path:
+        if not self.key.is_file():
+            self.dir.mkdir(parents=True, exist_ok=True)
+            subprocess.run(
+                ["ssh-keygen", "-q", "-t", "ed25519", "-N", "", "-C", "dlfleet-lab",
+                 "-f", str(self.key)],
+                check=True,
+            )  # fmt: skip
+        return self.key
+
+    def containers(self) -> list[Any]:
+        return self.client.containers.list(all=True, filters=self._filter("host"))
+
+    def hosts(self) -> list[LabHost]:
+        return sorted(
+            (hosts.from_container(c, self.name) for c in self.containers()), key=lambda h: h.name
+        )
+
+    def up(
+        self,
+        spec: str,
+        apt_cache: bool = True,
+        image_frameworks: list[str] | None = None,
+        image_registry: bool = False,
+    ) -> list[LabHost]:
+        wanted = parse_hosts_spec(spec)  # validate before touching anything
+        images = self.images
+        if apt_cache:
+            services.apt_cache(self.client, self.gateway(), self.say)
+        refs = {}
+        for name, _, _ in wanted:
+            started = time.monotonic()
+            cached = images.exists(RECIPES[name])
+            refs[name] = images.ensure(RECIPES[name])
+            how = "cached" if cached else "built"
+            self.say(f"image {refs[name]} {how} ({time.monotonic() - started:.1f}s)")
+        pubkey = self.ensure_key().with_suffix(".pub").read_bytes()
+        self.network()
+        for name, count, with_gpu in wanted:
+            for i in range(1, count + 1):
+                host = f"{name}-gpu-{i}" if with_gpu else f"{name}-{i}"
+                self._ensure_host(host, name, refs[name], pubkey, with_gpu)
+        found = self.hosts()
+        hosts.wait_ssh(found)
+        lines = sorted({gpu.line_for(RECIPES[h.os]) for h in found if h.gpu}, reverse=True)
+        gateway = self.gateway()
+        extra = (
+            services.image_sources(images, gateway, image_frameworks, lines, self.say)
+            if image_frameworks is not None
+            else {}
+        )
+        if image_registry:
+            extra.update(services.registry_vars(self.name, gateway, self.say))
+        gpu_vars = services.gpu_vars(images, gateway, lines, self.say) if lines else None
+        self.write_inventory(found, apt_cache, extra, gpu_vars)
+        return found
+
+    def _ensure_host(self, host: str, os_name: str, image: str, pubkey: bytes, gpu_: bool) -> None:
+        cname = f"{self.name}-{host}"
+        try:
+            container = self.client.containers.get(cname)
+            if container.status != "running":
+                container.start()
+            return
+        except NotFound:
+            pass
+        self.say(f"starting lab host {host}")
+        hosts.run(
+            self.client, cname=cname, host=host, os_name=os_name, image=image, network=self.name,
+            labels={LABEL: self.name}, pubkey=pubkey,
+            gpu_sysfs=gpu.sysfs_tree(self.dir) if gpu_ else None,
+        )  # fmt: skip
+
+    def write_inventory(
+        self,
+        found: list[LabHost],
+        apt_cache: bool = True,
+        extra: dict[str, Any] | None = None,
+        gpu_vars: dict[str, Any] | None = None,
+        sandboxed: bool | None = None,
+    ) -> Path:
+        """The inventory of these hosts; sandboxed: None asks this machine (CAP_SYS_RESOURCE)."""
+        data = inventory.build(
+            found,
+            key=self.key,
+            gateway=self.gateway() if apt_cache else None,
+            sandboxed=not engine.has_cap_sys_resource() if sandboxed is None else sandboxed,
+            extra=extra,
+            gpu_vars=gpu_vars,
+        )
+        return inventory.write(self.inventory_path, data)
+
+    def refresh_inventory(self, found: list[LabHost]) -> None:
+        """Rewrite the inventory with new addresses, keeping the variables lab.up chose."""
+        apt_cache, extra, gpu_vars = inventory.choices(self.inventory_path)
+        self.write_inventory(found, apt_cache=apt_cache, extra=extra, gpu_vars=gpu_vars)
+
+    def stop(self, names: list[str]) -> None:
+        for c in self.containers():
+            if c.labels.get(f"{LABEL}.host") in names:
+                c.stop(timeout=10)
+
+    def start(self, names: list[str]) -> None:
+        for c in self.containers():
+            if c.labels.get(f"{LABEL}.host") in names:
+                c.start()
+        found = self.hosts()
+        hosts.wait_ssh([h for h in found if h.name in names])
+        self.refresh_inventory(found)
+
+    def down(self) -> list[str]:
+        """Remove exactly the lab's containers, volumes and network (found by label), and
+        stop what served it on its address."""
+        removed = []
+        for n in self.client.networks.list(filters=self._filter("network")):
+            n.reload()
+            removed += services.stop(self.name, network_gateway(n))
+        for c in self.containers():
+            c.remove(force=True)
+            removed.append(c.name)
+        for v in self.client.volumes.list(filters=self._filter("volume")):
+            v.remove(force=True)
+            removed.append(v.name)
+        for n in self.client.networks.list(filters=self._filter("network")):
+            try:
+                n.remove()
+                removed.append(n.name)
+            except APIError as exc:  # still used by something that is not ours
+                raise DlfleetError(f"network {n.name} still in use: {exc.explanation}") from exc
+        self.inventory_path.unlink(missing_ok=True)
+        return removed
+
+    def ssh_argv(self, host: str) -> list[str]:
+        found = self.hosts()
+        match = [h for h in found if host in (h.name, h.container)]
+        if not match:
+            names = ", ".join(h.name for h in found) or "none (run `invoke lab.up`)"
+            raise DlfleetError(f"no lab host {host!r}; lab hosts: {names}")
+        return hosts.ssh_argv(self.key, match[0])

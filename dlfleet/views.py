@@ -1,0 +1,120 @@
+"""What the read-only commands print: rich tables and lines built from the named fields the
+read-only playbooks publish (ps, url, images) and from the lab."""
+
+from __future__ import annotations
+
+import shlex
+from collections.abc import Mapping
+from typing import Any
+
+from rich.table import Table
+
+from .lab import Lab
+from .runner import RunResult
+
+
+def lab_status_table(lab: Lab) -> Table:
+    table = Table(title=f"Lab {lab.name}", title_justify="left")
+    for column in ("host", "os", "status", "address", "container", "image"):
+        table.add_column(column)
+    for h in lab.hosts():
+        style = "green" if h.status == "running" else "yellow"
+        table.add_row(
+            h.name, h.os, f"[{style}]{h.status}[/]", h.address or "-", h.container, h.image
+        )
+    return table
+
+
+def containers_table(result: RunResult) -> Table:
+    """Fleet-wide table of dlfleet's containers from playbooks/containers_ps.yml."""
+    table = Table(title="dlfleet containers", title_justify="left")
+    for column in ("host", "container", "user", "image", "status", "ports", "GPUs", "reach it"):
+        table.add_column(column)
+    for host, rows in sorted((result.data.get("containers") or {}).items()):
+        for row in rows:
+            labels, state = row.get("labels") or {}, row.get("state", "")
+            bind = labels.get("io.dlfleet.bind", "127.0.0.1")
+            jp = labels.get("io.dlfleet.jupyter_port")
+            style = "green" if state == "running" else "yellow"
+            reach = f"http://{bind}:{jp}/lab" if bind != "127.0.0.1" else "invoke containers.url"
+            table.add_row(
+                host,
+                labels.get("io.dlfleet.container", "?"),
+                labels.get("io.dlfleet.user", ""),
+                row.get("image", ""),
+                f"[{style}]{row.get('status', '')}[/]",
+                f"{jp} jupyter (+ tensorboard)",
+                labels.get("io.dlfleet.gpus", ""),
+                reach,
+            )
+    for host in result.failed_hosts:
+        table.add_row(host, "[red]unreachable or failed[/]", "", "", "", "", "", "")
+    return table
+
+
+def _url_line(host: str, name: str, base: str, query: str) -> str:
+    return f"{host} {name}: {base}/lab{query}  (TensorBoard: {base}/proxy/6006/{query})"
+
+
+def container_urls(result: RunResult) -> list[str]:
+    """Lines with each Jupyter URL (token included) and the SSH tunnel to reach it, to copy as
+    printed: the host's SSH key, port and options as the inventory gives them, and local ports
+    that do not collide when several hosts publish the same ones."""
+    urls = dict(result.data.get("urls") or {})
+    ssh = urls.pop("_ssh", {})
+    taken: set[int] = set()
+
+    def local(port: str | None) -> int:
+        wanted = int(port or 0)
+        while wanted in taken:
+            wanted += 1
+        taken.add(wanted)
+        return wanted
+
+    lines = []
+    for host, rows in sorted(urls.items()):
+        for row in rows:
+            labels, token = row.get("labels") or {}, row.get("token", "")
+            name = labels.get("io.dlfleet.container", "?")
+            jp = labels.get("io.dlfleet.jupyter_port")
+            bind = labels.get("io.dlfleet.bind", "127.0.0.1")
+            query = f"?token={token}" if token else ""  # a password workspace asks for it
+            if bind != "127.0.0.1":
+                where = "localhost" if bind == "0.0.0.0" else bind  # noqa: S104 - a label
+                lines.append(_url_line(host, name, f"http://{where}:{jp}", query))
+                continue
+            ljp = local(jp)
+            lines.append(_url_line(host, name, f"http://localhost:{ljp}", query))
+            lines.append(f"    tunnel: {tunnel_command(ssh.get(host) or {}, host, (ljp, jp))}")
+    return lines
+
+
+def tunnel_command(ssh: Mapping[str, Any], host: str, *ports: tuple[int, Any]) -> str:
+    """The ssh command forwarding local ports to the host's loopback, as one shell line."""
+    argv = ["ssh", "-N"]
+    for local_port, remote_port in ports:
+        argv += ["-L", f"{local_port}:127.0.0.1:{remote_port}"]
+    if ssh.get("port"):
+        argv += ["-p", str(ssh["port"])]
+    if ssh.get("key"):
+        argv += ["-i", str(ssh["key"])]
+    argv += shlex.split(str(ssh.get("args") or ""))
+    argv.append(ssh.get("target") or host)
+    return shlex.join(argv)
+
+
+def images_table(result: RunResult) -> Table:
+    table = Table(title="dlfleet images", title_justify="left")
+    for column in ("host", "image", "size", "id"):
+        table.add_column(column)
+    for host, rows in sorted((result.data.get("images") or {}).items()):
+        for row in rows:
+            table.add_row(
+                host,
+                ", ".join(row.get("tags") or ["<none>"]),
+                f"{int(row.get('size') or 0) / 1e9:.2f} GB",
+                str(row.get("id", ""))[7:19],
+            )
+    for host in result.failed_hosts:
+        table.add_row(host, "[red]unreachable or failed[/]", "", "")
+    return table
