@@ -71,8 +71,8 @@ def test_a_stopped_host_does_not_stop_the_others(settings, hosts):
     assert seen["hosts"][DOWN]["last_run"]["result"] == "failed"
     assert seen["hosts"]["noble-1"]["docker"].startswith("24.0.7")
     assert any(
-        labels["io.dlfleet.container"] == "dl-lab"
-        for labels, _ in seen["hosts"]["noble-1"]["containers"]
+        c["labels"]["io.dlfleet.container"] == "dl-lab"
+        for c in seen["hosts"]["noble-1"]["containers"]
     )
 
 
@@ -130,7 +130,7 @@ def test_simulated_gpu_host_runs_the_gpu_path(settings, hosts):
     assert gpu["cuda_line"] == "13"
     assert gpu["toolkit"] == "1.17.8-1" and "nvidia" in gpu["runtimes"]
     assert any(i.startswith("dlfleet/dl:gpu-cu13-") for i in gpu["images"]), gpu["images"]
-    workspaces = {labels["io.dlfleet.container"]: labels for labels, _ in gpu["containers"]}
+    workspaces = {c["labels"]["io.dlfleet.container"]: c["labels"] for c in gpu["containers"]}
     assert workspaces["dl-lab"]["io.dlfleet.gpus"] == "all"
     # hosts without a GPU skip the driver and toolkit, and get no image line
     assert seen["noble-1"]["driver"] == "" and seen["noble-1"]["toolkit"] == ""
@@ -158,6 +158,19 @@ def test_the_printed_tunnel_reaches_jupyter(settings, hosts):
                 answer = str(exc)
                 time.sleep(1)
         assert answer == "200", f"{tunnel}: {answer}"
+        # TensorBoard, through Jupyter, at the URL printed beside it (token in the URL)
+        board = lines[at].split("(TensorBoard: ", 1)[1].rstrip(")")
+        page = ""
+        for _ in range(30):  # TensorBoard starts a little after Jupyter
+            try:
+                with urllib.request.urlopen(board, timeout=10) as response:  # noqa: S310
+                    page = response.read().decode(errors="replace")
+                if "TensorBoard" in page or "tensorboard" in page:
+                    break
+            except OSError as exc:
+                page = str(exc)
+            time.sleep(1)
+        assert "ensorBoard" in page, f"{board}: {page[:300]}"
     finally:
         proc.terminate()
         proc.wait(timeout=10)
