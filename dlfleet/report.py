@@ -54,7 +54,7 @@ def table(report: dict[str, Any]) -> Table:
     for column in COLUMNS:
         t.add_column(column)
     for host, r in report["hosts"].items():
-        t.add_row(*_cells(host, r, markup=True), style=None if _healthy(r) else "red")
+        t.add_row(*_cells(host, r), style=None if _healthy(r) else "red")
     return t
 
 
@@ -62,10 +62,9 @@ def _healthy(r: dict[str, Any]) -> bool:
     return bool(r.get("reachable")) and (r.get("last_run") or {}).get("result") != "failed"
 
 
-def _cells(host: str, r: dict[str, Any], markup: bool) -> list[str]:
+def _cells(host: str, r: dict[str, Any]) -> list[str]:
     if not r.get("reachable"):
-        bad = "[red]unreachable or failed[/]" if markup else "unreachable or failed"
-        return [host, bad, "", "", "", "", "", _last(r)]
+        return [host, "[red]unreachable or failed[/]", "", "", "", "", "", _last(r)]
     gpus = r.get("gpus") or []
     driver = r.get("driver") or "none"
     gpu_text = driver

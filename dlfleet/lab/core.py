@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import functools
 import subprocess
 import time
 from collections.abc import Callable
@@ -48,7 +49,7 @@ class Lab:
             self._client = engine.ensure_engine(self.say)
         return self._client
 
-    @property
+    @functools.cached_property
     def images(self) -> Images:
         return Images(self.client, self.say)
 
@@ -99,8 +100,9 @@ class Lab:
     ) -> list[LabHost]:
         wanted = parse_hosts_spec(spec)  # validate before touching anything
         images = self.images
+        gateway = self.gateway()  # makes the lab's network
         if apt_cache:
-            services.apt_cache(self.client, self.gateway(), self.say)
+            services.apt_cache(self.client, gateway, self.say)
         refs = {}
         for name, _, _ in wanted:
             started = time.monotonic()
@@ -109,7 +111,6 @@ class Lab:
             how = "cached" if cached else "built"
             self.say(f"image {refs[name]} {how} ({time.monotonic() - started:.1f}s)")
         pubkey = self.ensure_key().with_suffix(".pub").read_bytes()
-        self.network()
         for name, count, with_gpu in wanted:
             for i in range(1, count + 1):
                 host = f"{name}-gpu-{i}" if with_gpu else f"{name}-{i}"
@@ -117,7 +118,6 @@ class Lab:
         found = self.hosts()
         hosts.wait_ssh(found)
         lines = sorted({gpu.line_for(RECIPES[h.os]) for h in found if h.gpu}, reverse=True)
-        gateway = self.gateway()
         extra = (
             services.image_sources(images, gateway, image_frameworks, lines, self.say)
             if image_frameworks is not None

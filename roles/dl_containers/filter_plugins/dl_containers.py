@@ -20,12 +20,13 @@ PASSWORD_HASH = re.compile(
 )
 
 
-def _password_hashes(containers, setting, errors):
+def _password_hashes(containers, setting, own, errors):
     """{container name: hash} for the containers that use a password instead of a token.
 
     setting is dl_containers_jupyter_password_hash: empty, one hash (allowed only where one
     workspace runs: a hash shared by several users opens each one's workspace to all), or
-    a mapping {container name or user: hash}. An entry's own jupyter_password_hash wins.
+    a mapping {container name or user: hash}. own: {container name: the hash its entry of
+    dl_containers_list carries}, which wins.
     """
     hashes = {}
     running = [c for c in containers if c["state"] != "absent"]
@@ -57,8 +58,8 @@ def _password_hashes(containers, setting, errors):
         else:
             hashes.update({c["name"]: setting for c in running})
     for c in running:
-        if c.get("_own_hash"):
-            hashes[c["name"]] = c["_own_hash"]
+        if own.get(c["name"]):
+            hashes[c["name"]] = own[c["name"]]
     for name, value in sorted(hashes.items()):
         if not isinstance(value, str) or not PASSWORD_HASH.match(value):
             errors.append(
@@ -191,7 +192,7 @@ def resolve(explicit, users, allocations, settings, accounts, gpu_count, toolkit
             spec["gpus"] = ",".join(share) or "none"
         specs.append(spec)
 
-    out, names, ports, folders = [], {}, {}, {}
+    out, names, ports, folders, own_hashes = [], {}, {}, {}, {}
     for index, spec in enumerate(specs):
         name = spec.get("name") or ""
         where = f"container {name or '#' + str(index)}"
@@ -290,12 +291,11 @@ def resolve(explicit, users, allocations, settings, accounts, gpu_count, toolkit
                 "env": dict(settings.get("env") or {}, **_mapping(spec.get("env"))),
                 "labels": dict(settings.get("labels") or {}, **_mapping(spec.get("labels"))),
                 "state": state,
-                "_own_hash": spec.get("jupyter_password_hash") or "",
             }
         )
-    hashes = _password_hashes(out, settings.get("jupyter_password_hash") or "", errors)
+        own_hashes[name] = spec.get("jupyter_password_hash") or ""
+    hashes = _password_hashes(out, settings.get("jupyter_password_hash") or "", own_hashes, errors)
     for c in out:
-        del c["_own_hash"]
         c["auth"] = "password" if c["name"] in hashes else "token"
     return {
         "containers": out,
