@@ -6,38 +6,14 @@ Defaults live in invoke.yaml under the `dlfleet` key (INVOKE_DLFLEET_* variables
 
 from __future__ import annotations
 
-import functools
 import os
-import sys
 
-from invoke import Collection, Exit, task
+from invoke import Collection, task
 
-from dlfleet import app, paths, testsuite, views
-from dlfleet.errors import DlfleetError
-from dlfleet.settings import Settings
-
-
-def _settings(c) -> Settings:
-    return Settings.from_config(c.config.get("dlfleet"))
-
-
-def user_errors(fn):
-    """Turn a DlfleetError into one clear line and a non-zero exit."""
-
-    @functools.wraps(fn)
-    def wrapper(*args, **kwargs):
-        try:
-            return fn(*args, **kwargs)
-        except DlfleetError as exc:
-            raise Exit(f"dlfleet: {exc}", code=2) from None
-
-    return wrapper
-
-
-def _exit_for(result) -> None:
-    if not result.ok:
-        failed = ", ".join(result.failed_hosts) or result.status
-        raise Exit(f"dlfleet: run failed on {failed}", code=1)
+from dlfleet import app, devtasks, views
+from dlfleet.taskkit import exit_for as _exit_for
+from dlfleet.taskkit import settings_of as _settings
+from dlfleet.taskkit import user_errors
 
 
 # -- provision ----------------------------------------------------------------------
@@ -119,7 +95,7 @@ def lab_up(c, hosts=None, no_apt_cache=False, registry=False):
 @task
 @user_errors
 def lab_down(c):
-    """Remove the lab's containers, volumes and network (nothing else)."""
+    """Remove the lab's hosts, service containers, volumes and network (nothing else)."""
     removed = _settings(c).lab().down()
     app.say(f"removed {len(removed)} lab objects" + (f": {', '.join(removed)}" if removed else ""))
 
@@ -339,86 +315,7 @@ def _show_report(settings, inventory=None, limit=None):
     app.say(f"report written to {json_path} and {html_path}")
 
 
-# -- docs ---------------------------------------------------------------------------
-@task
-def docs(c):
-    """Regenerate the variable tables in roles/*/README.md from meta/argument_specs.yml."""
-    from dlfleet import roledoc
-
-    for role in sorted(paths.ROLES.iterdir()):
-        if (role / "README.md").is_file() and roledoc.update(role):
-            app.say(f"updated {role / 'README.md'}")
-
-
-# -- tests --------------------------------------------------------------------------
-def _pytest(*args: str) -> None:
-    app.run_checked([sys.executable, "-m", "pytest", *args])
-
-
-@task
-@user_errors
-def test_unit(c):
-    """Unit tests: pure, on any machine (fake facts, a fake sysfs tree for GPU detection)."""
-    _pytest("tests/unit", "-q")
-
-
-@task
-@user_errors
-def test_integration(c):
-    """Integration tests: real Ansible runs, the roles' preflights and the control machine's
-    servers on this machine (skipped, with the reason, where the machine differs)."""
-    _pytest("tests/integration", "-q")
-
-
-@task
-@user_errors
-def test_lint(c):
-    """ruff, yamllint and ansible-lint (profile: production)."""
-    app.run_checked(["ruff", "check", "."])
-    app.run_checked(["ruff", "format", "--check", "."])
-    app.run_checked(["yamllint", "--strict", "."])
-    app.run_checked(["ansible-lint", "--offline"])
-
-
-@task(
-    help={
-        "role": "Only this role's scenarios.",
-        "scenario": "Only this scenario (hardware scenarios such as gpu run only when named).",
-    }
-)
-@user_errors
-def test_molecule(c, role=None, scenario=None):
-    """Molecule scenarios of every role (or one role): check, converge, idempotence, verify."""
-    settings = _settings(c)
-    pairs = testsuite.molecule_scenarios(role, scenario)
-    if not pairs:
-        raise DlfleetError(f"no Molecule scenario matches role={role} scenario={scenario}")
-    env = testsuite.molecule_env(settings)
-    for role_name, scenario_name in pairs:
-        app.run_checked(
-            ["molecule", "test", "-s", scenario_name],
-            cwd=paths.ROLES / role_name,
-            env=env,
-        )
-
-
-@task
-@user_errors
-def test_e2e(c):
-    """Bring up a lab, provision it twice (second run changed=0), tear it down."""
-    _pytest("tests/e2e", "-q", "-m", "e2e")
-
-
-@task(
-    pre=[test_lint, test_unit, test_integration, test_molecule, test_e2e],
-    default=True,
-)
-def test_all(c):
-    """Everything CI runs: lint, unit, integration, every Molecule scenario, end-to-end."""
-    app.say("all tests passed")
-
-
-ns = Collection(provision, demo, docs, report)
+ns = Collection(provision, demo, devtasks.docs, report)
 ns.add_collection(
     Collection(
         "lab",
@@ -446,15 +343,5 @@ ns.add_collection(
         exec=containers_exec,
     )
 )
-ns.add_collection(
-    Collection(
-        "test",
-        test_all,
-        unit=test_unit,
-        integration=test_integration,
-        lint=test_lint,
-        molecule=test_molecule,
-        e2e=test_e2e,
-    )
-)
+ns.add_collection(devtasks.test_collection())
 ns.configure({"dlfleet": {}})

@@ -14,6 +14,7 @@ every mode (as on a fleet with a local mirror). Numbers vary with the machine's 
 from __future__ import annotations
 
 import argparse
+import contextlib
 import shutil
 import sys
 import tempfile
@@ -22,11 +23,12 @@ from pathlib import Path
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 
+from docker.errors import NotFound  # noqa: E402
 from provision import provision  # noqa: E402
 from rich.console import Console  # noqa: E402
 from rich.table import Table  # noqa: E402
 
-from dlfleet import registry  # noqa: E402
+from dlfleet.lab.sources import registry_root, registry_vars  # noqa: E402
 from dlfleet.settings import Settings
 
 MODES = ("build", "archive", "registry")
@@ -44,10 +46,10 @@ def empty_hosts(settings: Settings) -> None:
 def empty_registry(settings: Settings) -> None:
     """Stop the lab's registry, drop its storage, start it again: the push is a full one."""
     lab = settings.lab()
-    gateway = lab.gateway()
-    registry.stop(gateway, root=lab.registry_root)
-    shutil.rmtree(lab.registry_root / "storage", ignore_errors=True)
-    registry.ensure(gateway, say=lambda _: None, root=lab.registry_root)
+    with contextlib.suppress(NotFound):
+        lab.client.containers.get(f"{lab.name}-registry").remove(force=True)
+    shutil.rmtree(registry_root(lab.name) / "storage", ignore_errors=True)
+    registry_vars(lab.services, lab.name, lab.gateway())
 
 
 def image_size(settings: Settings) -> int:

@@ -4,20 +4,17 @@
 armored public key) from .deb files; ``standins`` first makes STAND-IN packages that carry a
 vendor package's real name and version but install nothing of it (they depend on the
 distribution's package instead, e.g. a stand-in ``docker-ce`` depends on ``docker.io``), for
-testing against vendor repositories that cannot be reached. ``serve`` serves the folder over
-HTTP.
+testing against vendor repositories that cannot be reached. The lab's service containers
+serve the folder over HTTP (``dlfleet.lab.services``).
 
     python -m dlfleet.aptrepo build --spec standins.yml --root /srv/repo/linux
-    python -m dlfleet.aptrepo serve --root /srv/repo --bind 172.17.0.1 --port 8765
 """
 
 from __future__ import annotations
 
 import argparse
-import functools
 import gzip
 import hashlib
-import http.server
 import os
 import subprocess
 import tempfile
@@ -214,14 +211,6 @@ def build_from_spec(spec_path: Path, root: Path, gnupg_home: Path) -> list[Path]
     return keys
 
 
-def serve(root: Path, bind: str, port: int, pidfile: Path | None = None) -> None:
-    if pidfile:
-        pidfile.write_text(f"{os.getpid()}\n")
-    handler = functools.partial(http.server.SimpleHTTPRequestHandler, directory=str(root))
-    with http.server.ThreadingHTTPServer((bind, port), handler) as httpd:
-        httpd.serve_forever()
-
-
 def main(argv: list[str] | None = None) -> None:
     parser = argparse.ArgumentParser(
         prog="python -m dlfleet.aptrepo", description=__doc__.split("\n")[0]
@@ -231,18 +220,10 @@ def main(argv: list[str] | None = None) -> None:
     b.add_argument("--spec", type=Path, required=True)
     b.add_argument("--root", type=Path, required=True)
     b.add_argument("--gnupg-home", type=Path)
-    s = sub.add_parser("serve", help="serve a repository folder over HTTP")
-    s.add_argument("--root", type=Path, required=True)
-    s.add_argument("--bind", default="127.0.0.1")
-    s.add_argument("--port", type=int, default=8765)
-    s.add_argument("--pidfile", type=Path)
     args = parser.parse_args(argv)
-    if args.command == "build":
-        home = args.gnupg_home or args.root.parent / "gnupg"
-        for key in build_from_spec(args.spec, args.root, home):
-            print(key)
-    else:
-        serve(args.root, args.bind, args.port, args.pidfile)
+    home = args.gnupg_home or args.root.parent / "gnupg"
+    for key in build_from_spec(args.spec, args.root, home):
+        print(key)
 
 
 if __name__ == "__main__":

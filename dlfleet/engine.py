@@ -8,11 +8,9 @@ The engine is then used through the Docker SDK for Python, never by parsing CLI 
 
 from __future__ import annotations
 
-import contextlib
 import ipaddress
 import os
 import shutil
-import signal
 import socket
 import subprocess
 import time
@@ -131,39 +129,6 @@ def port_open(host: str, port: int, timeout: float = 1.0) -> bool:
         return False
 
 
-def _apt_cacher_config(cache_dir: Path, port: int, binds: list[str]) -> Path:
-    """dlfleet's own apt-cacher-ng configuration (the system's stays untouched).
-
-    No mirror remapping: each request goes to the host named in the URL, which is what the
-    lab hosts' sources.list asks for, so the cache works wherever those hosts resolve. It
-    listens on loopback and the Docker bridges' gateways only (never the LAN's addresses).
-    """
-    conf = cache_dir / "conf"
-    conf.mkdir(parents=True, exist_ok=True)
-    (conf / "acng.conf").write_text(
-        f"CacheDir: {cache_dir}/cache\n"
-        f"LogDir: {cache_dir}/log\n"
-        "SupportDir: /usr/lib/apt-cacher-ng\n"
-        f"Port: {port}\n"
-        f"BindAddress: {' '.join(binds)}\n"
-        "ExThreshold: 4\n"
-    )
-    for sub in ("cache", "log"):
-        (cache_dir / sub).mkdir(exist_ok=True)
-    return conf
-
-
-def _apt_cacher_binds(conf: Path) -> list[str]:
-    """The addresses a running dlfleet apt-cacher-ng was configured to listen on."""
-    try:
-        for line in (conf / "acng.conf").read_text().splitlines():
-            if line.startswith("BindAddress:"):
-                return line.split(":", 1)[1].split()
-    except OSError:
-        pass
-    return []
-
-
 def network_gateway(network: Any) -> str:
     """The host's address on a Docker network: IPAM's gateway, else the subnet's first address
     (the default bridge lists no gateway)."""
@@ -175,56 +140,10 @@ def network_gateway(network: Any) -> str:
     raise DlfleetError(f"docker network {network.name} has no gateway address")
 
 
-def _is_local_address(addr: str) -> bool:
-    """Whether addr is still one of this machine's addresses (a removed lab network's is not)."""
-    try:
-        with socket.socket(socket.AF_INET6 if ":" in addr else socket.AF_INET) as sock:
-            sock.bind((addr, 0))
-    except OSError:
-        return False
-    return True
-
-
-def ensure_apt_cacher(say: Say = _quiet, port: int = 3142, gateways: Iterable[str] = ()) -> bool:
-    """Run apt-cacher-ng on the control machine so lab hosts share one apt cache.
-
-    It listens on 127.0.0.1 and on ``gateways`` (the Docker bridges' host addresses, which
-    only containers on this machine reach); asked for an address it does not listen on yet,
-    dlfleet's instance restarts with the wider list (the cache on disk stays).
-    """
-    from .paths import cache_dir as user_cache
-
-    cache_dir = user_cache() / "apt-cacher-ng"
-    conf = cache_dir / "conf"
-    pidfile = cache_dir / "apt-cacher-ng.pid"
-    running = sorted(set(_apt_cacher_binds(conf)) - {"0.0.0.0", "::"})  # noqa: S104 - older versions bound all
-    wanted = sorted({"127.0.0.1", *filter(_is_local_address, running), *gateways})
-    if port_open("127.0.0.1", port):
-        if running == wanted or not pidfile.is_file():  # not dlfleet's instance: leave it be
-            return True
-        say(f"apt-cacher-ng: listening on {', '.join(wanted)} from now on")
-        stop_server(pidfile)
-    ensure_packages({"apt-cacher-ng": "apt-cacher-ng"}, say)
-    if port_open("127.0.0.1", port):
-        return True
-    say(f"starting apt-cacher-ng on {', '.join(wanted)} port {port} (cache in {cache_dir})")
-    subprocess.run(
-        [
-            shutil.which("apt-cacher-ng") or "/usr/sbin/apt-cacher-ng",
-            "-c",
-            str(_apt_cacher_config(cache_dir, port, wanted)),
-            "ForeGround=0",
-            f"pidfile={pidfile}",
-            f"SocketPath={cache_dir}/apt-cacher-ng.socket",
-        ],
-        check=False,
-        capture_output=True,
-    )
-    for _ in range(30):
-        if port_open("127.0.0.1", port):
-            return True
-        time.sleep(0.5)
-    raise DlfleetError(f"apt-cacher-ng did not start on port {port}")
+def bridge_gateway(client: docker.DockerClient) -> str:
+    """This machine's address on Docker's default bridge: what image builds and the Molecule
+    scenarios' hosts reach the control machine's services at."""
+    return network_gateway(client.networks.get("bridge"))
 
 
 def has_cap_sys_resource() -> bool:
@@ -236,66 +155,3 @@ def has_cap_sys_resource() -> bool:
     except OSError:
         pass
     return True
-
-
-def start_server(module: str, args: list[str], log_path: Path, ready: Callable[[], bool],
-                 seconds: float = 15) -> bool:  # fmt: skip
-    """Start ``python -m dlfleet.<module> serve ARGS`` in its own session (it runs on after
-    dlfleet exits, like the apt cache), logging to log_path; wait until ready() holds."""
-    import sys
-
-    log_path.parent.mkdir(parents=True, exist_ok=True)
-    log = open(log_path, "ab")  # noqa: SIM115 - handed to the server
-    subprocess.Popen(
-        [sys.executable, "-m", f"dlfleet.{module}", "serve", *args],
-        stdout=log, stderr=log, stdin=subprocess.DEVNULL, start_new_session=True,
-    )  # fmt: skip
-    deadline = time.monotonic() + seconds
-    while time.monotonic() < deadline:
-        if ready():
-            return True
-        time.sleep(0.25)
-    return False
-
-
-def stop_server(pidfile: Path) -> bool:
-    """Stop a server started by start_server (SIGTERM to the pid in pidfile); True if one was."""
-    try:
-        pid = int(pidfile.read_text().strip())
-        os.kill(pid, signal.SIGTERM)
-    except (OSError, ValueError):
-        return False
-    for _ in range(40):
-        with contextlib.suppress(ChildProcessError):  # started by this process: reap it
-            if os.waitpid(pid, os.WNOHANG)[0] == pid:
-                break
-        try:
-            os.kill(pid, 0)
-        except OSError:
-            break
-        time.sleep(0.25)
-    pidfile.unlink(missing_ok=True)
-    return True
-
-
-def file_server_pidfile(root: Path, bind: str, port: int) -> Path:
-    return root.parent / f"{root.name}-{bind}-{port}.pid"
-
-
-def ensure_file_server(root: Path, bind: str, port: int, say: Say = _quiet) -> str:
-    """Serve a folder over HTTP (dlfleet.aptrepo serve) in the background; return its URL."""
-    url = f"http://{bind}:{port}/"
-    if port_open(bind, port):
-        return url
-    say(f"serving {root} on {url}")
-    pidfile = file_server_pidfile(root, bind, port)
-    args = ["--root", str(root), "--bind", bind, "--port", str(port), "--pidfile", str(pidfile)]
-    log = root.parent / f"{root.name}-http.log"
-    if not start_server("aptrepo", args, log, lambda: port_open(bind, port), seconds=10):
-        raise DlfleetError(f"the file server for {root} did not start on {url}: see {log}")
-    return url
-
-
-def stop_file_server(root: Path, bind: str, port: int) -> bool:
-    """Stop the file server ensure_file_server started on bind:port for root."""
-    return stop_server(file_server_pidfile(root, bind, port))

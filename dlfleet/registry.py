@@ -1,24 +1,20 @@
-"""A local Docker registry over TLS: Debian's ``docker-registry`` on the control machine.
+"""A local Docker registry over TLS: its CA, certificates and configuration.
 
 The image distribution ``registry`` pushes the deep-learning image from its build host to a
 registry and pulls it everywhere else. A lab or an air-gapped fleet has no registry of its
-own, so dlfleet runs Debian's ``docker-registry`` (CNCF distribution 2.8) here: storage
-under the user's cache, one listener per address (e.g. each lab network's gateway), TLS
-with a certificate from dlfleet's own small CA. Hosts trust that CA through the ``docker``
-role's ``docker_registry_ca_certs`` (``/etc/docker/certs.d``): no ``insecure-registries``.
-The registry has no authentication: it listens only on the private lab networks.
-
-    python -m dlfleet.registry serve --bind 172.17.0.1 --port 5000 [--root DIR] [--pidfile F]
-    python -m dlfleet.registry stop  --bind 172.17.0.1 --port 5000
+own, so the lab runs Debian's ``docker-registry`` (CNCF distribution 2.8) as one of its
+service containers (``dlfleet.lab.services``): storage under the user's cache, TLS with a
+certificate from dlfleet's own small CA for the address it is published on. Hosts trust
+that CA through the ``docker`` role's ``docker_registry_ca_certs`` (``/etc/docker/certs.d``):
+no ``insecure-registries``. The registry has no authentication: it is published only on the
+private lab networks.
 """
 
 from __future__ import annotations
 
-import argparse
 import datetime
 import ipaddress
 import os
-import shutil
 import ssl
 import urllib.error
 import urllib.request
@@ -31,8 +27,7 @@ from cryptography.hazmat.primitives import hashes, serialization
 from cryptography.hazmat.primitives.asymmetric import ec
 from cryptography.x509.oid import ExtendedKeyUsageOID, NameOID
 
-from . import engine, paths
-from .errors import DlfleetError
+from . import paths
 
 REGISTRY_PORT = 5000
 _VALIDITY = datetime.timedelta(days=825)
@@ -141,7 +136,8 @@ def server_cert(root: Path, host: str) -> tuple[Path, Path]:
 
 
 def write_config(root: Path, bind: str, port: int) -> Path:
-    """The registry's configuration for one address (storage shared by all of them)."""
+    """The registry's configuration for one published address (storage shared by all of
+    them): it listens on port in its container, with a certificate for bind."""
     crt, key = server_cert(root, bind)
     config = {
         "version": 0.1,
@@ -153,7 +149,7 @@ def write_config(root: Path, bind: str, port: int) -> Path:
             "delete": {"enabled": False},
         },
         "http": {
-            "addr": f"{bind}:{port}",
+            "addr": f":{port}",
             "tls": {"certificate": str(crt), "key": str(key)},
             "headers": {"X-Content-Type-Options": ["nosniff"]},
         },
@@ -163,10 +159,6 @@ def write_config(root: Path, bind: str, port: int) -> Path:
     path.parent.mkdir(parents=True, exist_ok=True)
     path.write_text(yaml.safe_dump(config, sort_keys=False))
     return path
-
-
-def _pidfile(root: Path, bind: str, port: int) -> Path:
-    return root / "run" / f"{bind}-{port}.pid"
 
 
 def answers(address: str, ca_file: Path, timeout: float = 2.0) -> bool:
@@ -187,72 +179,3 @@ def catalog(address: str, ca_file: Path) -> list[str]:
         f"https://{address}/v2/_catalog", timeout=10, context=context
     ) as resp:
         return list(yaml.safe_load(resp.read()).get("repositories") or [])
-
-
-def serve(root: Path, bind: str, port: int, pidfile: Path | None = None) -> None:
-    """Run the registry in the foreground (this process becomes docker-registry)."""
-    binary = shutil.which("docker-registry")
-    if not binary:
-        raise DlfleetError("docker-registry missing: `apt-get install docker-registry`")
-    config = write_config(root, bind, port)
-    pidfile = pidfile or _pidfile(root, bind, port)
-    pidfile.parent.mkdir(parents=True, exist_ok=True)
-    pidfile.write_text(f"{os.getpid()}\n")
-    os.execv(binary, [binary, "serve", str(config)])  # noqa: S606 - a fixed binary
-
-
-def ensure(bind: str, port: int = REGISTRY_PORT, say: engine.Say = print,
-           root: Path | None = None) -> Registry:  # fmt: skip
-    """A registry answering on bind:port over TLS, started in the background if needed."""
-    root = root or default_root()
-    ensure_ca(root)
-    address = f"{bind}:{port}"
-    ca_file = root / "ca.crt"
-    reg = Registry(address=address, ca_pem=ca_file.read_text())
-    if answers(address, ca_file):
-        return reg
-    if engine.port_open(bind, port):
-        raise DlfleetError(
-            f"port {port} on {bind} is taken by something other than dlfleet's registry"
-        )
-    engine.ensure_packages({"docker-registry": "docker-registry"}, say)
-    say(f"starting the image registry on https://{address} (storage in {root / 'storage'})")
-    log_path = root / "log" / f"{bind}-{port}.log"
-    args = ["--root", str(root), "--bind", bind, "--port", str(port)]
-    if not engine.start_server("registry", args, log_path, lambda: answers(address, ca_file)):
-        raise DlfleetError(f"the registry did not answer on https://{address}: see {log_path}")
-    return reg
-
-
-def stop(bind: str, port: int = REGISTRY_PORT, root: Path | None = None) -> bool:
-    """Stop the registry on bind:port (found by its pid file). True if one was stopped."""
-    return engine.stop_server(_pidfile(root or default_root(), bind, port))
-
-
-def main(argv: list[str] | None = None) -> None:
-    parser = argparse.ArgumentParser(
-        prog="python -m dlfleet.registry", description=__doc__.split("\n")[0]
-    )
-    sub = parser.add_subparsers(dest="command", required=True)
-    for name in ("serve", "stop", "ensure"):
-        p = sub.add_parser(name)
-        p.add_argument("--root", type=Path, default=None)
-        p.add_argument("--bind", required=True)
-        p.add_argument("--port", type=int, default=REGISTRY_PORT)
-        if name == "serve":
-            p.add_argument("--pidfile", type=Path)
-    args = parser.parse_args(argv)
-    root = args.root or default_root()
-    try:
-        if args.command == "serve":
-            serve(root, args.bind, args.port, args.pidfile)
-        elif args.command == "ensure":
-            print(ensure(args.bind, args.port, root=root).address)
-        else:
-            stop(args.bind, args.port, root)
-    except DlfleetError as exc:
-        raise SystemExit(f"dlfleet: {exc}") from exc
-
-
-if __name__ == "__main__":
-    main()

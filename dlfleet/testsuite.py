@@ -5,7 +5,6 @@ from __future__ import annotations
 
 from . import paths
 from .errors import DlfleetError
-from .output import say
 from .settings import Settings
 
 
@@ -49,13 +48,11 @@ def molecule_scenarios(
 def molecule_env(settings: Settings) -> dict[str, str]:
     """What every Molecule scenario needs: roles path, base images, the shared apt cache."""
     from . import engine, registry
-    from .engine import network_gateway
     from .lab import APT_CACHE_PORT, RECIPES
 
     lab = settings.lab()
-    client = lab.client
-    bridge = network_gateway(client.networks.get("bridge"))
-    engine.ensure_apt_cacher(say, APT_CACHE_PORT, [bridge])
+    bridge = engine.bridge_gateway(lab.client)
+    lab.services.apt_cache([bridge])
     for recipe in RECIPES.values():
         lab.images.ensure(recipe)
     base_ref, base_archive = lab.images.base_archive(RECIPES["bookworm"])

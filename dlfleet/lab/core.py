@@ -15,11 +15,12 @@ from docker.errors import APIError, NotFound
 from .. import engine
 from ..engine import network_gateway
 from ..errors import DlfleetError
-from . import gpu, hosts, inventory, services
+from . import gpu, hosts, inventory, sources
 from .hosts import LabHost
 from .images import Images
 from .names import DEFAULT_NAME, LABEL
 from .recipes import RECIPES, parse_hosts_spec
+from .services import SHARED, Services
 
 Say = Callable[[str], None]
 
@@ -52,6 +53,10 @@ class Lab:
     @functools.cached_property
     def images(self) -> Images:
         return Images(self.client, self.say)
+
+    @functools.cached_property
+    def services(self) -> Services:
+        return Services(self.client, self.images, self.say)
 
     @property
     def key(self) -> Path:
@@ -102,7 +107,7 @@ class Lab:
         images = self.images
         gateway = self.gateway()  # makes the lab's network
         if apt_cache:
-            services.apt_cache(self.client, gateway, self.say)
+            self.services.apt_cache([gateway])
         refs = {}
         for name, _, _ in wanted:
             started = time.monotonic()
@@ -119,13 +124,13 @@ class Lab:
         hosts.wait_ssh(found)
         lines = sorted({gpu.line_for(RECIPES[h.os]) for h in found if h.gpu}, reverse=True)
         extra = (
-            services.image_sources(images, gateway, image_frameworks, lines, self.say)
+            sources.image_sources(self.services, self.name, gateway, image_frameworks, lines)
             if image_frameworks is not None
             else {}
         )
         if image_registry:
-            extra.update(services.registry_vars(self.name, gateway, self.say))
-        gpu_vars = services.gpu_vars(images, gateway, lines, self.say) if lines else None
+            extra.update(sources.registry_vars(self.services, self.name, gateway))
+        gpu_vars = sources.gpu_vars(self.services, self.name, gateway, lines) if lines else None
         self.write_inventory(found, apt_cache, extra, gpu_vars)
         return found
 
@@ -183,12 +188,9 @@ class Lab:
         self.refresh_inventory(found)
 
     def down(self) -> list[str]:
-        """Remove exactly the lab's containers, volumes and network (found by label), and
-        stop what served it on its address."""
-        removed = []
-        for n in self.client.networks.list(filters=self._filter("network")):
-            n.reload()
-            removed += services.stop(self.name, network_gateway(n))
+        """Remove exactly the lab's containers (hosts and services), volumes and network,
+        found by label; the shared apt cache too when nothing else uses it."""
+        removed = self.services.remove(self.name)
         for c in self.containers():
             c.remove(force=True)
             removed.append(c.name)
@@ -201,8 +203,18 @@ class Lab:
                 removed.append(n.name)
             except APIError as exc:  # still used by something that is not ours
                 raise DlfleetError(f"network {n.name} still in use: {exc.explanation}") from exc
+        if not self._apt_cache_in_use():
+            removed += self.services.remove(SHARED)
         self.inventory_path.unlink(missing_ok=True)
         return removed
+
+    def _apt_cache_in_use(self) -> bool:
+        """Whether another lab or a Molecule scenario (its containers: owner=molecule) is
+        still there to use the shared apt cache."""
+        labs = self.client.networks.list(filters={"label": [f"{LABEL}.kind=network"]})
+        if any(n.name != self.name for n in labs):
+            return True
+        return bool(self.client.containers.list(all=True, filters={"label": ["owner=molecule"]}))
 
     def ssh_argv(self, host: str) -> list[str]:
         found = self.hosts()

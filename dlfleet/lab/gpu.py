@@ -22,7 +22,7 @@ from __future__ import annotations
 from pathlib import Path
 from typing import Any
 
-from .. import aptrepo, cudalines, engine, paths
+from .. import aptrepo, cudalines, paths
 
 STANDINS = Path(__file__).parent / "gpu_standins.yml"
 NVIDIA_SMI = Path(__file__).parent / "gpu_nvidia_smi.sh"
@@ -46,8 +46,8 @@ def repo_root() -> Path:
     return paths.cache_dir() / "lab-standins"
 
 
-def ensure_repo(bind: str, say: Any) -> str:
-    """Build (once per spec) and serve the stand-in repository; return its URL."""
+def build_repo(say: Any) -> Path:
+    """Build the stand-in repository (once per spec); the folder the lab serves."""
     root = repo_root()
     stamp = root / ".spec"
     spec = STANDINS.read_text()
@@ -55,11 +55,7 @@ def ensure_repo(bind: str, say: Any) -> str:
         say("building the lab's stand-in NVIDIA repositories")
         aptrepo.build_from_spec(STANDINS, root / "www", root / "gnupg")
         stamp.write_text(spec)
-    return engine.ensure_file_server(root / "www", bind, REPO_PORT, say)
-
-
-def stop_repo(bind: str) -> bool:
-    return engine.stop_file_server(repo_root() / "www", bind, REPO_PORT)
+    return root / "www"
 
 
 def line_for(recipe: Any) -> str:

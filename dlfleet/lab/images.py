@@ -17,7 +17,6 @@ import docker
 from docker.errors import APIError, ImageNotFound
 
 from .. import engine, paths
-from ..engine import network_gateway
 from ..errors import DlfleetError
 from .names import APT_CACHE_PORT, IMAGE_REPO, LABEL
 from .recipes import DEBIAN_KEYRING, RECIPE_DIR, UBUNTU_KEYRING_DEB, Recipe
@@ -57,7 +56,7 @@ class Images:
             image, _ = self.client.images.build(
                 path=ctx,
                 tag=recipe.image,
-                buildargs={"BASE": base, "http_proxy": self._apt_proxy_for_build()},
+                buildargs={"BASE": base, "http_proxy": self.apt_proxy_for_build()},
                 labels={f"{LABEL}.kind": "base", f"{LABEL}.os": recipe.name},
                 rm=True,
             )
@@ -150,11 +149,11 @@ class Images:
             shutil.copy(Path(tmp, "usr/share/keyrings/ubuntu-archive-keyring.gpg"), target)
         return str(target)
 
-    def _apt_proxy_for_build(self) -> str:
+    def apt_proxy_for_build(self) -> str:
         """The apt cache as seen from a build container on the default bridge."""
         if not engine.port_open("127.0.0.1", APT_CACHE_PORT):
             return ""
-        return f"http://{network_gateway(self.client.networks.get('bridge'))}:{APT_CACHE_PORT}"
+        return f"http://{engine.bridge_gateway(self.client)}:{APT_CACHE_PORT}"
 
     def _apt_proxy_for_control(self) -> str | None:
         if engine.port_open("127.0.0.1", APT_CACHE_PORT):

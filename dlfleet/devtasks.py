@@ -1,0 +1,102 @@
+"""The tasks that work on dlfleet itself: the roles' generated docs and the test suite."""
+
+from __future__ import annotations
+
+import sys
+
+from invoke import Collection, task
+
+from . import app, paths, testsuite
+from .errors import DlfleetError
+from .taskkit import settings_of, user_errors
+
+
+# -- docs ---------------------------------------------------------------------------
+@task
+def docs(c):
+    """Regenerate the variable tables in roles/*/README.md from meta/argument_specs.yml."""
+    from dlfleet import roledoc
+
+    for role in sorted(paths.ROLES.iterdir()):
+        if (role / "README.md").is_file() and roledoc.update(role):
+            app.say(f"updated {role / 'README.md'}")
+
+
+# -- tests --------------------------------------------------------------------------
+def _pytest(*args: str) -> None:
+    app.run_checked([sys.executable, "-m", "pytest", *args])
+
+
+@task
+@user_errors
+def test_unit(c):
+    """Unit tests: pure, on any machine (fake facts, a fake sysfs tree for GPU detection)."""
+    _pytest("tests/unit", "-q")
+
+
+@task
+@user_errors
+def test_integration(c):
+    """Integration tests: real Ansible runs, the roles' preflights and the control machine's
+    servers on this machine (skipped, with the reason, where the machine differs)."""
+    _pytest("tests/integration", "-q")
+
+
+@task
+@user_errors
+def test_lint(c):
+    """ruff, yamllint and ansible-lint (profile: production)."""
+    app.run_checked(["ruff", "check", "."])
+    app.run_checked(["ruff", "format", "--check", "."])
+    app.run_checked(["yamllint", "--strict", "."])
+    app.run_checked(["ansible-lint", "--offline"])
+
+
+@task(
+    help={
+        "role": "Only this role's scenarios.",
+        "scenario": "Only this scenario (hardware scenarios such as gpu run only when named).",
+    }
+)
+@user_errors
+def test_molecule(c, role=None, scenario=None):
+    """Molecule scenarios of every role (or one role): check, converge, idempotence, verify."""
+    settings = settings_of(c)
+    pairs = testsuite.molecule_scenarios(role, scenario)
+    if not pairs:
+        raise DlfleetError(f"no Molecule scenario matches role={role} scenario={scenario}")
+    env = testsuite.molecule_env(settings)
+    for role_name, scenario_name in pairs:
+        app.run_checked(
+            ["molecule", "test", "-s", scenario_name],
+            cwd=paths.ROLES / role_name,
+            env=env,
+        )
+
+
+@task
+@user_errors
+def test_e2e(c):
+    """Bring up a lab, provision it twice (second run changed=0), tear it down."""
+    _pytest("tests/e2e", "-q", "-m", "e2e")
+
+
+@task(
+    pre=[test_lint, test_unit, test_integration, test_molecule, test_e2e],
+    default=True,
+)
+def test_all(c):
+    """Everything CI runs: lint, unit, integration, every Molecule scenario, end-to-end."""
+    app.say("all tests passed")
+
+
+def test_collection() -> Collection:
+    return Collection(
+        "test",
+        test_all,
+        unit=test_unit,
+        integration=test_integration,
+        lint=test_lint,
+        molecule=test_molecule,
+        e2e=test_e2e,
+    )
