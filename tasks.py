@@ -344,4 +344,5 @@ ns.add_collection(
     )
 )
 ns.add_collection(devtasks.test_collection())
+ns.add_collection(devtasks.collection_collection())
 ns.configure({"dlfleet": {}})

@@ -2,7 +2,7 @@
 
 The nvidia_driver role keeps the tables (``vars/cuda_compat.yml``), the per-OS defaults
 (``vars/<OS>.yml``) and the filter that maps a driver to a line
-(``filter_plugins/nvidia_driver.py``); this module loads them as they are, so the lab, the
+(``plugins/filter/nvidia_driver.py``); this module loads them as they are, so the lab, the
 tests and the roles cannot disagree.
 """
 
@@ -29,7 +29,7 @@ def _load(name: str, path) -> ModuleType:
 
 @cache
 def filters() -> ModuleType:
-    return _load("nvidia_driver_filters", DRIVER / "filter_plugins" / "nvidia_driver.py")
+    return _load("nvidia_driver_filters", paths.FILTERS / "nvidia_driver.py")
 
 
 @cache
@@ -45,7 +45,7 @@ def detection() -> ModuleType:
             for name in ("ansible", "ansible.module_utils"):
                 sys.modules.setdefault(name, ModuleType(name))
             sys.modules["ansible.module_utils.basic"] = basic
-    return _load("nvidia_gpu_facts", DRIVER / "library" / "nvidia_gpu_facts.py")
+    return _load("nvidia_gpu_facts", paths.MODULES / "nvidia_gpu_facts.py")
 
 
 @cache

@@ -1,12 +1,14 @@
-"""The tasks that work on dlfleet itself: the roles' generated docs and the test suite."""
+"""The tasks that work on dlfleet itself: the roles' generated docs, the collection and its
+execution environment, and the test suite."""
 
 from __future__ import annotations
 
+import os
 import sys
 
 from invoke import Collection, task
 
-from . import app, paths, testsuite
+from . import app, collection, paths, testsuite
 from .errors import DlfleetError
 from .taskkit import settings_of, user_errors
 
@@ -76,17 +78,55 @@ def test_molecule(c, role=None, scenario=None):
 
 @task
 @user_errors
+def collection_build(c):
+    """Build the collection tarball dlfleet.fleet into dist/ (ansible-galaxy collection build)."""
+    app.say(f"built {collection.build()}")
+
+
+@task
+@user_errors
+def collection_ee(c):
+    """Build the collection and the AWX execution environment's build context (ee/context)."""
+    collection.ee_context(app.say)
+
+
+@task
+@user_errors
+def test_modern(c):
+    """The ansible-core 2.19 line (installed into .venv-2.19): the collection's build context
+    for AWX, chosen Molecule scenarios on non-xenial platforms, the site on noble and bookworm
+    twice, and the built collection used from outside."""
+    collection.ee_context(app.say)
+    bindir = collection.modern_toolchain(app.say)
+    path = f"{bindir}{os.pathsep}{os.environ.get('PATH', '')}"
+    env = {**testsuite.molecule_env(settings_of(c)), "PATH": path}
+    for role, scenario, platform in collection.MODERN_SCENARIOS:
+        only = ["--platform-name", platform] if platform else []
+        app.run_checked(
+            [str(bindir / "molecule"), "test", "-s", scenario, *only],
+            cwd=paths.ROLES / role,
+            env=env,
+        )
+    app.run_checked(
+        [str(bindir / "python"), "-m", "pytest", "tests/modern", "-q", "-m", "modern"],
+        env={"PATH": path},
+    )
+
+
+@task
+@user_errors
 def test_e2e(c):
     """Bring up a lab, provision it twice (second run changed=0), tear it down."""
     _pytest("tests/e2e", "-q", "-m", "e2e")
 
 
 @task(
-    pre=[test_lint, test_unit, test_integration, test_molecule, test_e2e],
+    pre=[test_lint, test_unit, test_integration, test_molecule, test_e2e, test_modern],
     default=True,
 )
 def test_all(c):
-    """Everything CI runs: lint, unit, integration, every Molecule scenario, end-to-end."""
+    """Everything CI runs: lint, unit, integration, every Molecule scenario, end-to-end, and
+    the ansible-core 2.19 line."""
     app.say("all tests passed")
 
 
@@ -99,4 +139,9 @@ def test_collection() -> Collection:
         lint=test_lint,
         molecule=test_molecule,
         e2e=test_e2e,
+        modern=test_modern,
     )
+
+
+def collection_collection() -> Collection:
+    return Collection("collection", build=collection_build, ee=collection_ee)

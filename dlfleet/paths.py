@@ -15,6 +15,10 @@ from pathlib import Path
 ROOT = Path(__file__).resolve().parent.parent
 PLAYBOOKS = ROOT / "playbooks"
 ROLES = ROOT / "roles"
+# this tree is the collection dlfleet.fleet: collections/ansible_collections/dlfleet/fleet -> ROOT
+COLLECTIONS = ROOT / "collections"
+FILTERS = ROOT / "plugins" / "filter"
+MODULES = ROOT / "plugins" / "modules"
 ANSIBLE_CFG = ROOT / "ansible.cfg"
 
 

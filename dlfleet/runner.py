@@ -252,6 +252,7 @@ def run_playbook(
         "ANSIBLE_CONFIG": str(paths.ANSIBLE_CFG),
         "ANSIBLE_CACHE_PLUGIN_CONNECTION": str(state / "facts"),
         "ANSIBLE_ROLES_PATH": str(paths.ROLES),
+        "ANSIBLE_COLLECTIONS_PATH": str(paths.COLLECTIONS),
         "ANSIBLE_FORCE_COLOR": "0",
         **request.envvars,
     }

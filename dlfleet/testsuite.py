@@ -70,6 +70,7 @@ def molecule_env(settings: Settings) -> dict[str, str]:
         "DLFLEET_UBUNTU_BASE_ARCHIVE": str(ubuntu_archive),
         "DLFLEET_CACHE": str(paths.cache_dir()),
         "ANSIBLE_ROLES_PATH": str(paths.ROLES),
+        "ANSIBLE_COLLECTIONS_PATH": str(paths.COLLECTIONS),
         "DLFLEET_APT_PROXY": f"http://{bridge}:{APT_CACHE_PORT}",
         "DLFLEET_CONTROL_ADDR": bridge,
         "MOLECULE_GLOB": "molecule/*/molecule.yml",

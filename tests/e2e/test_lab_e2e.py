@@ -20,6 +20,7 @@ from dlfleet import app, engine, report, views
 from dlfleet.lab import LABEL
 from dlfleet.runner import load_last_summary
 from dlfleet.settings import Settings
+from tests.labprobe import assert_jupyter_needs_its_token
 
 pytestmark = pytest.mark.e2e
 
@@ -109,15 +110,7 @@ def test_engine_image_and_workspaces_everywhere(settings, hosts):
 
     # each workspace that can run here answers, and only with its token
     for host in (h for h in hosts if h.os != "xenial"):
-        for _ in range(60):
-            proc = subprocess.run(
-                [*the_lab.ssh_argv(host.name), "python3 -"],
-                input=JUPYTER_PROBE, capture_output=True, text=True, timeout=60, check=False,
-            )  # fmt: skip
-            if proc.stdout.split() == ["403", "200"]:
-                break
-            time.sleep(2)
-        assert proc.stdout.split() == ["403", "200"], host.name + proc.stdout + proc.stderr
+        assert_jupyter_needs_its_token(the_lab, host.name)
 
 
 def test_simulated_gpu_host_runs_the_gpu_path(settings, hosts):
@@ -178,24 +171,6 @@ def test_the_printed_tunnel_reaches_jupyter(settings, hosts):
 
 def _report_run(settings):
     return app.query(settings, "playbooks/report.yml")
-
-
-JUPYTER_PROBE = """
-import urllib.error, urllib.request
-
-def status(url, headers={}):
-    try:
-        request = urllib.request.Request(url, headers=headers)
-        return urllib.request.urlopen(request, timeout=5).status
-    except urllib.error.HTTPError as exc:
-        return exc.code
-    except OSError:
-        return 0
-
-token = open("/etc/dlfleet/jupyter/dl-lab.token").read().strip()
-url = "http://127.0.0.1:8888/api/contents"
-print(status(url), status(url, {"Authorization": "token " + token}))
-"""
 
 
 def test_down_removes_exactly_the_lab(settings, docker_client):

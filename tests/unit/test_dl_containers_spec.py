@@ -7,7 +7,7 @@ import pytest
 from dlfleet import paths
 
 _spec = importlib.util.spec_from_file_location(
-    "dl_containers_filter", paths.ROLES / "dl_containers" / "filter_plugins" / "dl_containers.py"
+    "dl_containers_filter", paths.FILTERS / "dl_containers.py"
 )
 plugin = importlib.util.module_from_spec(_spec)
 _spec.loader.exec_module(plugin)

@@ -8,7 +8,7 @@ from ansible.errors import AnsibleFilterError
 from dlfleet import paths
 
 _spec = importlib.util.spec_from_file_location(
-    "dlfleet_common_filter", paths.ROLES / "dlfleet_common" / "filter_plugins" / "dlfleet_common.py"
+    "dlfleet_common_filter", paths.FILTERS / "dlfleet_common.py"
 )
 plugin = importlib.util.module_from_spec(_spec)
 _spec.loader.exec_module(plugin)

@@ -6,7 +6,7 @@ import importlib.util
 from dlfleet import paths
 
 _spec = importlib.util.spec_from_file_location(
-    "docker_daemon_filter", paths.ROLES / "docker" / "filter_plugins" / "docker_daemon.py"
+    "docker_daemon_filter", paths.FILTERS / "docker_daemon.py"
 )
 plugin = importlib.util.module_from_spec(_spec)
 _spec.loader.exec_module(plugin)

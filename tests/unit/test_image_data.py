@@ -18,9 +18,7 @@ def test_every_lock_layer_of_a_flavour_agrees():
 
 def test_build_args_with_credentials_are_named():
 
-    spec = importlib.util.spec_from_file_location(
-        "dl_image_filter", paths.ROLES / "dl_image" / "filter_plugins" / "dl_image.py"
-    )
+    spec = importlib.util.spec_from_file_location("dl_image_filter", paths.FILTERS / "dl_image.py")
     plugin = importlib.util.module_from_spec(spec)
     spec.loader.exec_module(plugin)
     leaky = plugin.leaky_build_args(
