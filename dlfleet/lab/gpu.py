@@ -70,13 +70,16 @@ def repo_key() -> str:
     return (repo_root() / "www" / "gpgkey").read_text()
 
 
-def inventory_vars(repo_url: str, bases: dict[str, tuple[str, str]]) -> dict[str, Any]:
-    """Variables of the lab's +gpu hosts. bases: CUDA line -> (base image, its archive)."""
+def inventory_vars(
+    repo_url: str, repo_key: str, bases: dict[str, tuple[str, str]]
+) -> dict[str, Any]:
+    """Variables of the lab's +gpu hosts. repo_key: the stand-in repositories' armored key;
+    bases: CUDA line -> (base image, its archive)."""
     return {
         "nvidia_container_toolkit_mirror_url": f"{repo_url}libnvidia-container",
-        "nvidia_container_toolkit_mirror_key": repo_key(),
+        "nvidia_container_toolkit_mirror_key": repo_key,
         "nvidia_driver_cuda_repo_url": f"{repo_url}cuda",
-        "nvidia_driver_cuda_repo_key": repo_key(),
+        "nvidia_driver_cuda_repo_key": repo_key,
         # the stand-in toolkit has no nvidia-ctk to write a CDI spec with
         "nvidia_container_toolkit_cdi": False,
         # the toolkit's check runs nvidia-smi in nvidia/cuda, which needs a registry and a GPU

@@ -67,4 +67,4 @@ def gpu_vars(services: Services, lab_name: str, gateway: str, lines: list[str]) 
     www = gpu.build_repo(services.say)
     url = services.files(f"{lab_name}-nvidia-repo", lab_name, www, gateway, gpu.REPO_PORT)
     bases = {line: services.images.base_archive(LINE_BASES[line]) for line in lines}
-    return gpu.inventory_vars(url, bases)
+    return gpu.inventory_vars(url, gpu.repo_key(), bases)

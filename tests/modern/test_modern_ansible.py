@@ -82,23 +82,24 @@ def test_workspaces_answer_only_with_their_token(settings, hosts):
 def test_the_built_collection_from_an_empty_collections_path(settings, hosts, tmp_path):
     """Build the tarball, install it where nothing else is, run a three-line playbook of
     dlfleet.fleet.docker and dlfleet.fleet.dl_containers with no dlfleet configuration."""
+    collections = tmp_path / "collections"
+    # no dlfleet configuration: not this checkout's ansible.cfg, no ANSIBLE_* of the suite
+    env = {k: v for k, v in os.environ.items() if not k.startswith("ANSIBLE_")}
+    env.update(ANSIBLE_COLLECTIONS_PATH=str(collections), ANSIBLE_ROLES_PATH=str(tmp_path))
     built = subprocess.run(
         [BIN / "ansible-galaxy", "collection", "build", "--output-path", tmp_path, paths.ROOT],
-        capture_output=True, text=True, check=True,
+        cwd=tmp_path, env=env, capture_output=True, text=True, check=True,
     ).stdout  # fmt: skip
     tarball = re.search(r"(/\S+\.tar\.gz)", built).group(1)
-    collections = tmp_path / "collections"
     # --no-deps: community.docker & co. come with the `ansible` package (no Galaxy here)
     subprocess.run(
         [BIN / "ansible-galaxy", "collection", "install", "--no-deps", "-p", collections, tarball],
-        capture_output=True, text=True, check=True,
+        cwd=tmp_path, env=env, capture_output=True, text=True, check=True,
     )  # fmt: skip
     assert (collections / "ansible_collections/dlfleet/fleet/roles/docker").is_dir()
     assert (collections / "ansible_collections/dlfleet/fleet/plugins/filter").is_dir()
     playbook = tmp_path / "fleet.yml"
     playbook.write_text(CONSUMER_PLAYBOOK)
-    env = {k: v for k, v in os.environ.items() if not k.startswith("ANSIBLE_")}
-    env.update(ANSIBLE_COLLECTIONS_PATH=str(collections), ANSIBLE_ROLES_PATH=str(tmp_path))
     proc = subprocess.run(
         [BIN / "ansible-playbook", "-i", settings.lab().inventory_path, playbook],
         cwd=tmp_path, env=env, capture_output=True, text=True, check=False,

@@ -103,7 +103,8 @@ def test_simulated_gpu_hosts_get_their_own_group(tmp_path):
         lab.LabHost("noble-1", "noble", "c1", "running", "172.30.0.2", "img"),
         lab.LabHost("noble-gpu-1", "noble", "c2", "running", "172.30.0.3", "img", gpu=True),
     ]
-    gpu_vars = labgpu.inventory_vars("http://172.30.0.1:8783/", {"13": ("base", "/b.tar")})
+    key = "-----BEGIN PGP PUBLIC KEY BLOCK-----\nstand-in\n-----END PGP PUBLIC KEY BLOCK-----\n"
+    gpu_vars = labgpu.inventory_vars("http://172.30.0.1:8783/", key, {"13": ("base", "/b.tar")})
     inv = yaml.safe_load(
         the_lab.write_inventory(hosts, False, None, gpu_vars, sandboxed=False).read_text()
     )
@@ -114,6 +115,7 @@ def test_simulated_gpu_hosts_get_their_own_group(tmp_path):
     assert groups["lab_gpu"]["vars"]["dl_image_base"] == {"13": "base"}
     # what the sandbox cannot do is switched off on these hosts, nothing else
     assert groups["lab_gpu"]["vars"]["nvidia_container_toolkit_cdi"] is False
+    assert groups["lab_gpu"]["vars"]["nvidia_driver_cuda_repo_key"] == key
 
 
 def test_simulated_gpu_sysfs_is_what_detection_reads(tmp_path):
