@@ -30,8 +30,9 @@ MODERN_VENV = paths.ROOT / ".venv-2.19"
 MODERN_REQUIREMENTS = paths.ROOT / "tests" / "toolchains" / "ansible-2.19.txt"
 # Molecule scenarios the 2.19 line runs (role, scenario, platform or None for all): the docker
 # role on the newest Ubuntu, and the workspace scenario (docker + dl_image + dl_containers on
-# noble). The rest of 2.19's coverage is tests/modern (the site on noble and bookworm, the
-# collection from outside); the 2.16 suite runs every scenario on every platform.
+# noble). The rest of 2.19's coverage is tests/modern (the site on a simulated GPU host on
+# noble and a bookworm host, the collection from outside); the 2.16 suite runs every
+# scenario on every platform.
 MODERN_SCENARIOS = [("docker", "default", "noble"), ("dl_containers", "default", None)]
 
 Say = Callable[[str], None]

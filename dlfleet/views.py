@@ -3,6 +3,7 @@ read-only playbooks publish (ps, url, images) and from the lab."""
 
 from __future__ import annotations
 
+import base64
 import shlex
 from collections.abc import Mapping
 from typing import Any
@@ -74,7 +75,8 @@ def container_urls(result: RunResult) -> list[str]:
     lines = []
     for host, rows in sorted(urls.items()):
         for row in rows:
-            labels, token = row.get("labels") or {}, row.get("token", "")
+            labels = row.get("labels") or {}
+            token = base64.b64decode(row.get("token_b64") or "").decode().strip()
             name = labels.get("io.dlfleet.container", "?")
             jp = labels.get("io.dlfleet.jupyter_port")
             bind = labels.get("io.dlfleet.bind", "127.0.0.1")

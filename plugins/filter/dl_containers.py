@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import ipaddress
 import re
+import shlex
 
 GPU_WORDS = ("all", "none", "auto")
 # Docker's container names; also file names under the role's folders, so never a path
@@ -310,6 +311,30 @@ def _mapping(value):
     return value if isinstance(value, dict) else {}
 
 
+def info(containers, bind_address, ssh):
+    """dl_containers_info: per container its name, user, state, GPUs, Jupyter and TensorBoard
+    addresses and the SSH tunnel to reach a loopback-bound Jupyter. ssh: the host's
+    connection (user, host, and where the inventory sets them port, key, args)."""
+    target = f"{ssh.get('user') or 'root'}@{ssh['host']}"
+    out = []
+    for c in containers or []:
+        port = c["jupyter_port"]
+        tunnel = ["ssh", "-N", "-L", f"{port}:127.0.0.1:{port}"]
+        if ssh.get("port"):
+            tunnel += ["-p", str(ssh["port"])]
+        if ssh.get("key"):
+            tunnel += ["-i", shlex.quote(ssh["key"])]
+        if ssh.get("args"):
+            tunnel.append(ssh["args"])
+        out.append({
+            "name": c["name"], "user": c["user"], "state": c["state"], "gpus": c["gpus_label"],
+            "jupyter": f"{bind_address}:{port}",
+            "tensorboard": f"{bind_address}:{port}/proxy/6006/",
+            "tunnel": " ".join([*tunnel, target]),
+        })  # fmt: skip
+    return out
+
+
 class FilterModule:
     def filters(self):
-        return {"dl_containers_resolve": resolve}
+        return {"dl_containers_resolve": resolve, "dl_containers_info": info}

@@ -1,4 +1,4 @@
-"""Filters shared by dlfleet's roles (loaded with the dlfleet_common role)."""
+"""Filters shared by dlfleet's roles and playbooks (dlfleet.fleet.dlfleet_common_*)."""
 
 from __future__ import annotations
 
@@ -44,9 +44,28 @@ def gpu_device_requests(gpus: Any) -> list[dict[str, Any]]:
     )
 
 
+def records(items: Any, fields: dict[str, str]) -> list[dict[str, Any]]:
+    """One mapping per item with the fields named: ``fields`` maps each output name to a
+    dotted path in the item (``{'labels': 'Labels', 'token': 'item.Labels'}``); a missing
+    path gives None. What the read-only playbooks hand to Python, by name: one expression,
+    so the result is a list on every Ansible line (a list written as text is a string to
+    ansible-core 2.19)."""
+    out = []
+    for item in items or []:
+        row = {}
+        for name, path in fields.items():
+            value = item
+            for key in path.split("."):
+                value = value.get(key) if isinstance(value, dict) else None
+            row[name] = value
+        out.append(row)
+    return out
+
+
 class FilterModule:
     def filters(self) -> dict[str, Any]:
         return {
             "dlfleet_common_signing_key_kind": signing_key_kind,
             "dlfleet_common_gpu_device_requests": gpu_device_requests,
+            "dlfleet_common_records": records,
         }

@@ -1,5 +1,7 @@
-"""The second Ansible line: ansible-core 2.19 runs the site on noble and bookworm lab hosts,
-and a team with its own Ansible uses the built collection from an empty collections path.
+"""The second Ansible line: ansible-core 2.19 runs the site on a simulated GPU host on noble
+(the GPU path of every role: detection, the archive's driver, the toolkit, the CUDA image, a
+workspace with GPUs) and a bookworm host, and a team with its own Ansible uses the built
+collection from an empty collections path.
 
 Run with `invoke test.modern`, which installs the 2.19 toolchain into .venv-2.19 and runs
 this module there (and the Molecule scenarios chosen for the line). Ubuntu 16.04 is not
@@ -18,7 +20,8 @@ from pathlib import Path
 import pytest
 from ansible.release import __version__ as ansible_version
 
-from dlfleet import app, engine, paths
+from dlfleet import app, engine, paths, report, views
+from dlfleet.runner import load_last_summary
 from dlfleet.settings import Settings
 from tests.labprobe import assert_jupyter_needs_its_token
 
@@ -44,7 +47,7 @@ def settings(tmp_path_factory):
     engine.ensure_engine(print)
     s = Settings(
         state_dir=str(tmp_path_factory.mktemp("state")), lab_name=LAB,
-        lab_hosts="noble=1,bookworm=1",
+        lab_hosts="noble+gpu=1,bookworm=1",
     )  # fmt: skip
     s.lab().down()  # a lab left over by an interrupted run
     yield s
@@ -55,6 +58,7 @@ def settings(tmp_path_factory):
 def hosts(settings):
     found = settings.lab_up().hosts()
     assert sorted(h.os for h in found) == ["bookworm", "noble"]
+    assert [h.name for h in found if h.gpu] == ["noble-gpu-1"]
     return found
 
 
@@ -77,6 +81,36 @@ def test_site_converges_and_the_second_run_changes_nothing(settings, hosts):
 def test_workspaces_answer_only_with_their_token(settings, hosts):
     for host in hosts:
         assert_jupyter_needs_its_token(settings.lab(), host.name)
+
+
+def test_the_gpu_path_and_the_read_only_playbooks(settings, hosts):
+    """The GPU host's driver, toolkit, CUDA image and GPU workspace, as the report, ps, url
+    and images playbooks hand them to Python: named fields, lists as lists."""
+    seen = report.build(
+        app.query(settings, "playbooks/report.yml"), load_last_summary(settings.state)
+    )
+    gpu = seen["hosts"]["noble-gpu-1"]
+    assert gpu["gpus"] == ["dlfleet lab stand-in GPU"]
+    assert gpu["driver"].startswith("580.") and gpu["cuda_line"] == "13"
+    assert gpu["toolkit"] and "nvidia" in gpu["runtimes"]
+    assert any(i.startswith("dlfleet/dl:gpu-cu13-") for i in gpu["images"]), gpu["images"]
+    workspaces = {c["labels"]["io.dlfleet.container"]: c["labels"] for c in gpu["containers"]}
+    assert workspaces["dl-lab"]["io.dlfleet.gpus"] == "all"
+    assert seen["hosts"]["bookworm-1"]["driver"] == ""
+
+    ps = app.query(settings, "playbooks/containers_ps.yml").data["containers"]
+    images = app.query(settings, "playbooks/images_ls.yml").data["images"]
+    urls = views.container_urls(app.query(settings, "playbooks/containers_url.yml"))
+    for host in hosts:
+        rows = ps[host.name]
+        assert isinstance(rows, list), rows
+        assert any(
+            r["labels"]["io.dlfleet.container"] == "dl-lab" and r["state"] == "running"
+            for r in rows
+        ), rows
+        assert any(t.startswith("dlfleet/dl:") for r in images[host.name] for t in r["tags"])
+        line = next(u for u in urls if u.startswith(f"{host.name} dl-lab: http://localhost:"))
+        assert "?token=" in line and len(line.split("?token=")[1].split()[0]) >= 32, line
 
 
 def test_the_built_collection_from_an_empty_collections_path(settings, hosts, tmp_path):

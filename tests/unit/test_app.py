@@ -1,5 +1,6 @@
 """Configuration, inventory choice, lab specs and the command line's input errors."""
 
+import base64
 import os
 import shlex
 import subprocess
@@ -295,8 +296,8 @@ def test_printed_tunnels_work_as_printed_and_do_not_collide():
               "io.dlfleet.bind": "127.0.0.1"}  # fmt: skip
     data = {
         "urls": {
-            "a": [{"labels": labels, "token": "tok-a"}],
-            "b": [{"labels": labels, "token": "tok-b"}],
+            "a": [{"labels": labels, "token_b64": base64.b64encode(b"tok-a\n").decode()}],
+            "b": [{"labels": labels, "token_b64": base64.b64encode(b"tok-b").decode()}],
             "_ssh": {"a": ssh, "b": {**ssh, "target": "me@b.example", "port": 2222, "key": ""}},
         }
     }

@@ -75,3 +75,12 @@ def test_filters_and_roles_are_called_by_their_full_names():
 def test_the_checkout_is_the_collection_under_its_name():
     link = paths.COLLECTIONS / "ansible_collections" / "dlfleet" / "fleet"
     assert link.is_symlink() and link.resolve() == paths.ROOT.resolve()
+
+
+def test_no_list_written_as_text():
+    """`[{% for ... %}...,{% endfor %}]` was a list on ansible-core 2.16 and is a string on
+    2.19 (no more literal_eval of a template's text): build lists with one expression."""
+    pattern = re.compile(r"\[\{%|\{% endfor %\}\]")
+    for base in (paths.ROLES, paths.ROOT / "playbooks"):
+        for path in sorted(base.rglob("*.yml")):
+            assert not pattern.search(path.read_text()), f"{path}: a list written as text"

@@ -241,3 +241,22 @@ def test_each_workspace_gets_its_own_password_or_a_token():
 def test_bad_password_settings_are_named(setting, message):
     result = resolve(users=["alice"], jupyter_password_hash=setting)
     assert any(message in e for e in result["errors"]), result["errors"]
+
+
+def test_info_gives_addresses_and_the_tunnel_as_printed():
+    containers = [
+        {"name": "dl-alice", "user": "alice", "state": "started", "gpus_label": "0",
+         "jupyter_port": 8888},
+    ]  # fmt: skip
+    ssh = {"user": "ops", "host": "10.0.0.5", "port": 2222, "key": "/keys/my key",
+           "args": "-o StrictHostKeyChecking=yes"}  # fmt: skip
+    [row] = plugin.info(containers, "127.0.0.1", ssh)
+    assert row["jupyter"] == "127.0.0.1:8888"
+    assert row["tensorboard"] == "127.0.0.1:8888/proxy/6006/"
+    assert row["tunnel"] == (
+        "ssh -N -L 8888:127.0.0.1:8888 -p 2222 -i '/keys/my key' "
+        "-o StrictHostKeyChecking=yes ops@10.0.0.5"
+    )
+    # what the inventory does not set stays out of the command
+    [bare] = plugin.info(containers, "127.0.0.1", {"host": "gpu-1", "port": None, "key": None})
+    assert bare["tunnel"] == "ssh -N -L 8888:127.0.0.1:8888 root@gpu-1"

@@ -73,3 +73,16 @@ def test_one_copy_of_the_shared_steps():
         assert "capabilities': [['gpu']]" not in text, path
         assert "ansible.builtin.deb822_repository" not in text, path
         assert "first_found" not in text, path
+
+
+def test_records_name_the_fields_and_follow_paths():
+    items = [
+        {"Labels": {"a": "1"}, "State": "running", "item": {"Labels": {"b": "2"}}},
+        {"State": "exited"},
+    ]
+    rows = plugin.records(items, {"labels": "Labels", "state": "State", "inner": "item.Labels"})
+    assert rows == [
+        {"labels": {"a": "1"}, "state": "running", "inner": {"b": "2"}},
+        {"labels": None, "state": "exited", "inner": None},
+    ]
+    assert plugin.records(None, {"x": "X"}) == []
