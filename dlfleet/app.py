@@ -174,3 +174,22 @@ def run_checked(
     proc = subprocess.run(list(argv), cwd=cwd or paths.ROOT, env=env, check=False)
     if proc.returncode != 0:
         raise DlfleetError(f"{argv[0]} {' '.join(argv[1:3])} failed (exit {proc.returncode})")
+
+
+def start_logged(argv: Sequence[str], log: Path, env: Mapping[str, str] | None = None) -> Any:
+    """Start a test tool in the background, its output going to log (finish_logged waits)."""
+    console.print(f"[bold]$ {' '.join(argv)}[/]  (in the background, output in {log})")
+    log.parent.mkdir(parents=True, exist_ok=True)
+    env = {**os.environ, "PATH": paths.venv_path(), **(env or {})}
+    with open(log, "wb") as out:
+        return subprocess.Popen(  # noqa: S603 - the suite's own tools
+            list(argv), cwd=paths.ROOT, env=env, stdout=out, stderr=subprocess.STDOUT
+        )
+
+
+def finish_logged(proc: Any, log: Path) -> None:
+    """Wait for a tool start_logged started, show its output; a failure is a DlfleetError."""
+    returncode = proc.wait()
+    console.print(log.read_text(errors="replace"), markup=False, highlight=False)
+    if returncode != 0:
+        raise DlfleetError(f"{' '.join(proc.args[:3])} failed (exit {returncode}): see {log}")

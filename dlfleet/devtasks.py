@@ -94,23 +94,30 @@ def collection_ee(c):
 @user_errors
 def test_modern(c):
     """The ansible-core 2.19 line (installed into .venv-2.19): the collection's build context
-    for AWX, chosen Molecule scenarios on non-xenial platforms, the site on noble and bookworm
-    twice, and the built collection used from outside."""
+    for AWX, chosen Molecule scenarios on non-xenial platforms and, beside them, the site
+    twice on a noble GPU + bookworm lab and the built collection used from outside."""
     collection.ee_context(app.say)
     bindir = collection.modern_toolchain(app.say)
+    settings = settings_of(c)
     path = f"{bindir}{os.pathsep}{os.environ.get('PATH', '')}"
-    env = {**testsuite.molecule_env(settings_of(c)), "PATH": path}
-    for role, scenario, platform in collection.MODERN_SCENARIOS:
-        only = ["--platform-name", platform] if platform else []
-        app.run_checked(
-            [str(bindir / "molecule"), "test", "-s", scenario, *only],
-            cwd=paths.ROLES / role,
-            env=env,
-        )
-    app.run_checked(
+    env = {**testsuite.molecule_env(settings), "PATH": path}
+    # the site's lab and the scenarios' instances are apart: they run side by side
+    log = settings.state / "test-modern-site.log"
+    site = app.start_logged(
         [str(bindir / "python"), "-m", "pytest", "tests/modern", "-q", "-m", "modern"],
+        log,
         env={"PATH": path},
     )
+    try:
+        for role, scenario, platform in collection.MODERN_SCENARIOS:
+            only = ["--platform-name", platform] if platform else []
+            app.run_checked(
+                [str(bindir / "molecule"), "test", "-s", scenario, *only],
+                cwd=paths.ROLES / role,
+                env=env,
+            )
+    finally:
+        app.finish_logged(site, log)
 
 
 @task
