@@ -103,8 +103,10 @@ def lab_down(c):
 @task
 @user_errors
 def lab_status(c):
-    """List lab hosts with their OS, state and address."""
-    app.console.print(views.lab_status_table(_settings(c).lab()))
+    """List lab hosts (OS, state, address) and the service containers serving them."""
+    lab = _settings(c).lab()
+    app.console.print(views.lab_status_table(lab))
+    app.console.print(views.lab_services_table(lab))
 
 
 @task(help={"host": "Lab host name, e.g. noble-1."})

@@ -26,6 +26,21 @@ def lab_status_table(lab: Lab) -> Table:
     return table
 
 
+def lab_services_table(lab: Lab) -> Table:
+    """The lab's service containers and the shared apt cache (lab.services)."""
+    from .lab.services import SHARED
+
+    table = Table(title=f"Serving lab {lab.name} (service containers)", title_justify="left")
+    for column in ("container", "service", "status", "published on"):
+        table.add_column(column)
+    for row in lab.services.listed([lab.name, SHARED]):
+        style = "green" if row["status"] == "running" else "yellow"
+        table.add_row(
+            row["name"], row["service"], f"[{style}]{row['status']}[/]", ", ".join(row["published"])
+        )
+    return table
+
+
 def containers_table(result: RunResult) -> Table:
     """Fleet-wide table of dlfleet's containers from playbooks/containers_ps.yml."""
     table = Table(title="dlfleet containers", title_justify="left")

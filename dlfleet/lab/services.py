@@ -246,6 +246,21 @@ class Services:
         )
         return registry.Registry(address=address, ca_pem=ca_file.read_text())
 
+    def listed(self, owners: Iterable[str]) -> list[dict[str, Any]]:
+        """The service containers of owners: name, service, status, where it is published."""
+        rows = []
+        for owner in owners:
+            filters = {"label": [f"{LABEL}={owner}", f"{LABEL}.kind=service"]}
+            for c in self.client.containers.list(all=True, filters=filters):
+                bindings = c.attrs["HostConfig"].get("PortBindings") or {}
+                rows.append({
+                    "name": c.name, "service": c.labels.get(f"{LABEL}.service", ""),
+                    "status": c.status,
+                    "published": sorted(f"{b['HostIp']}:{b['HostPort']}"
+                                        for binds in bindings.values() for b in binds or []),
+                })  # fmt: skip
+        return rows
+
     def remove(self, owner: str) -> list[str]:
         """Remove the service containers of owner; their names."""
         filters = {"label": [f"{LABEL}={owner}", f"{LABEL}.kind=service"]}

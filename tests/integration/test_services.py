@@ -84,6 +84,9 @@ def test_files_are_served_read_only_and_removed_by_owner(services, docker_client
     url = services.files(f"{OWNER}-files", OWNER, tmp_path, "127.0.0.1", port)
     with urllib.request.urlopen(f"{url}wheel.txt", timeout=5) as resp:  # noqa: S310
         assert resp.read() == b"locked\n"
+    [row] = services.listed([OWNER])
+    assert row == {"name": f"{OWNER}-files", "service": "files", "status": "running",
+                   "published": [f"127.0.0.1:{port}"]}  # fmt: skip
     container = docker_client.containers.get(f"{OWNER}-files")
     code, _ = container.exec_run(["touch", str(tmp_path / "new")])
     assert code != 0
