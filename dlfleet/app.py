@@ -164,14 +164,18 @@ def ssh_target(settings: Settings, inventory: str | None, host: str) -> list[str
     return [*argv, f"{user}@{address}" if user else address]
 
 
+def _tool_env(env: Mapping[str, str] | None) -> dict[str, str]:
+    """A test tool's environment: ours, this Python's bin folder first on PATH, then env."""
+    return {**os.environ, "PATH": paths.venv_path(), **(env or {})}
+
+
 def run_checked(
     argv: Sequence[str], *, cwd: Path | None = None, env: Mapping[str, str] | None = None
 ) -> None:
     """Run a test tool with its output streaming to ours; a failure is a DlfleetError."""
     console.print(f"[bold]$ {' '.join(argv)}[/]" + (f"  (in {cwd})" if cwd else ""))
     sys.stdout.flush()
-    env = {**os.environ, "PATH": paths.venv_path(), **(env or {})}
-    proc = subprocess.run(list(argv), cwd=cwd or paths.ROOT, env=env, check=False)
+    proc = subprocess.run(list(argv), cwd=cwd or paths.ROOT, env=_tool_env(env), check=False)
     if proc.returncode != 0:
         raise DlfleetError(f"{argv[0]} {' '.join(argv[1:3])} failed (exit {proc.returncode})")
 
@@ -180,10 +184,9 @@ def start_logged(argv: Sequence[str], log: Path, env: Mapping[str, str] | None =
     """Start a test tool in the background, its output going to log (finish_logged waits)."""
     console.print(f"[bold]$ {' '.join(argv)}[/]  (in the background, output in {log})")
     log.parent.mkdir(parents=True, exist_ok=True)
-    env = {**os.environ, "PATH": paths.venv_path(), **(env or {})}
     with open(log, "wb") as out:
         return subprocess.Popen(  # noqa: S603 - the suite's own tools
-            list(argv), cwd=paths.ROOT, env=env, stdout=out, stderr=subprocess.STDOUT
+            list(argv), cwd=paths.ROOT, env=_tool_env(env), stdout=out, stderr=subprocess.STDOUT
         )
 
 

@@ -51,8 +51,8 @@ def molecule_env(settings: Settings) -> dict[str, str]:
     from .lab import APT_CACHE_PORT, RECIPES
 
     lab = settings.lab()
+    lab.services.apt_cache([])  # on loopback and the default bridge, where scenarios are
     bridge = engine.bridge_gateway(lab.client)
-    lab.services.apt_cache([bridge])
     for recipe in RECIPES.values():
         lab.images.ensure(recipe)
     base_ref, base_archive = lab.images.base_archive(RECIPES["bookworm"])

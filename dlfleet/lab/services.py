@@ -24,7 +24,6 @@ import io
 import json
 import os
 import socket
-import ssl
 import time
 import urllib.error
 import urllib.request
@@ -67,15 +66,26 @@ def _is_local_address(addr: str) -> bool:
     return True
 
 
-def answers_http(url: str, context: ssl.SSLContext | None = None) -> bool:
+def answers_http(url: str) -> bool:
     """Whether an HTTP server answers at url (any status: an error page is an answer)."""
     try:
-        with urllib.request.urlopen(url, timeout=2, context=context):  # noqa: S310 - built here
+        with urllib.request.urlopen(url, timeout=2):  # noqa: S310 - built here
             return True
     except urllib.error.HTTPError:
         return True
     except (urllib.error.URLError, OSError):
         return False
+
+
+def _owned(owner: str) -> dict[str, list[str]]:
+    """The label filter of owner's service containers."""
+    return {"label": [f"{LABEL}={owner}", f"{LABEL}.kind=service"]}
+
+
+def _bindings(container: Any) -> list[tuple[str, str]]:
+    """(host address, host port) of each port the container publishes."""
+    ports = container.attrs["HostConfig"].get("PortBindings") or {}
+    return [(b["HostIp"], b["HostPort"]) for binds in ports.values() for b in binds or []]
 
 
 class Services:
@@ -178,12 +188,12 @@ class Services:
     def published(self, name: str) -> list[str]:
         """The addresses the container name publishes its port on (none if it does not run)."""
         try:
-            bindings = self.client.containers.get(name).attrs["HostConfig"]["PortBindings"]
+            container = self.client.containers.get(name)
         except NotFound:
             return []
-        return sorted({b["HostIp"] for binds in (bindings or {}).values() for b in binds or []})
+        return sorted({ip for ip, _ in _bindings(container)})
 
-    def apt_cache(self, gateways: Iterable[str]) -> str:
+    def apt_cache(self, gateways: Iterable[str]) -> None:
         """apt-cacher-ng on loopback, Docker's default bridge and gateways (the lab networks'
         host addresses) — added to those it already serves that still exist. Each request
         goes to the host named in the URL (no remapping), so the cache works for any mirror."""
@@ -208,7 +218,6 @@ class Services:
                     str(conf): "ro"},
             ready=lambda: answers_http(f"http://127.0.0.1:{APT_CACHE_PORT}/"),
         )  # fmt: skip
-        return f"http://127.0.0.1:{APT_CACHE_PORT}"
 
     def files(self, name: str, owner: str, root: Path, bind: str, port: int) -> str:
         """Serve a folder read-only over HTTP on bind:port; its URL."""
@@ -233,7 +242,6 @@ class Services:
         config = registry.write_config(root, bind, port)
         ca_file = root / "ca.crt"
         address = f"{bind}:{port}"
-        context = ssl.create_default_context(cafile=str(ca_file))
         self.run(
             name,
             owner=owner,
@@ -242,7 +250,7 @@ class Services:
             port=port,
             publish=[bind],
             mounts={str(root): "rw"},
-            ready=lambda: answers_http(f"https://{address}/v2/", context),
+            ready=lambda: registry.answers(address, ca_file),
         )
         return registry.Registry(address=address, ca_pem=ca_file.read_text())
 
@@ -250,22 +258,18 @@ class Services:
         """The service containers of owners: name, service, status, where it is published."""
         rows = []
         for owner in owners:
-            filters = {"label": [f"{LABEL}={owner}", f"{LABEL}.kind=service"]}
-            for c in self.client.containers.list(all=True, filters=filters):
-                bindings = c.attrs["HostConfig"].get("PortBindings") or {}
+            for c in self.client.containers.list(all=True, filters=_owned(owner)):
                 rows.append({
                     "name": c.name, "service": c.labels.get(f"{LABEL}.service", ""),
                     "status": c.status,
-                    "published": sorted(f"{b['HostIp']}:{b['HostPort']}"
-                                        for binds in bindings.values() for b in binds or []),
+                    "published": sorted(f"{ip}:{port}" for ip, port in _bindings(c)),
                 })  # fmt: skip
         return rows
 
     def remove(self, owner: str) -> list[str]:
         """Remove the service containers of owner; their names."""
-        filters = {"label": [f"{LABEL}={owner}", f"{LABEL}.kind=service"]}
         removed = []
-        for container in self.client.containers.list(all=True, filters=filters):
+        for container in self.client.containers.list(all=True, filters=_owned(owner)):
             container.remove(force=True)
             removed.append(container.name)
         return removed

@@ -46,7 +46,7 @@ def gpu_device_requests(gpus: Any) -> list[dict[str, Any]]:
 
 def records(items: Any, fields: dict[str, str]) -> list[dict[str, Any]]:
     """One mapping per item with the fields named: ``fields`` maps each output name to a
-    dotted path in the item (``{'labels': 'Labels', 'token': 'item.Labels'}``); a missing
+    dotted path in the item (``{'labels': 'item.Labels', 'token_b64': 'content'}``); a missing
     path gives None. What the read-only playbooks hand to Python, by name: one expression,
     so the result is a list on every Ansible line (a list written as text is a string to
     ansible-core 2.19)."""
