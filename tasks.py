@@ -34,6 +34,8 @@ from dlfleet.taskkit import user_errors
         "dlfleet.max_fail_percentage, else the inventory's dlfleet_max_fail_percentage).",
         "prune": "Remove workspaces dlfleet started that are no longer declared (shared folders "
         "stay); without it they are only reported.",
+        "recreate": "Recreate changed workspaces at once, even where their users are working "
+        "(default: a workspace in use keeps running and its changes wait).",
         "playbook": "Another playbook instead of playbooks/site.yml.",
         "verbose": "More Ansible output in the artifacts (-v, -vv, ...).",
     },
@@ -53,8 +55,13 @@ def provision(
     serial=None,
     max_fail_percentage=None,
     prune=False,
+    recreate=False,
 ):
     """Provision hosts with playbooks/site.yml (the lab when no inventory is set)."""
+    flags = [
+        *(['{"dl_containers_prune": true}'] if prune else []),
+        *(['{"dl_containers_recreate": "always"}'] if recreate else []),
+    ]
     result = app.provision(
         _settings(c),
         inventory=inventory,
@@ -63,7 +70,7 @@ def provision(
         tags=tags or (),
         check=check,
         diff=diff,
-        extra_vars=[*(extra_var or ()), *(['{"dl_containers_prune": true}'] if prune else [])],
+        extra_vars=[*(extra_var or ()), *flags],
         retry_failed=retry_failed,
         verbosity=verbose,
         serial=serial,
@@ -206,7 +213,7 @@ def containers_stop(c, inventory=None, limit=None):
 @task(help=_FLEET_HELP)
 @user_errors
 def containers_restart(c, inventory=None, limit=None):
-    """Restart the declared containers."""
+    """Restart the declared containers, applying changes that waited for them."""
     _set_state(c, "started", inventory, limit, extra=["dl_containers_restart=true"])
 
 

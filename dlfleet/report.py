@@ -11,6 +11,7 @@ from typing import Any
 from rich.console import Console
 from rich.table import Table
 from rich.terminal_theme import MONOKAI
+from rich.text import Text
 
 from .runner import RunResult
 
@@ -54,7 +55,8 @@ def table(report: dict[str, Any]) -> Table:
     for column in COLUMNS:
         t.add_column(column)
     for host, r in report["hosts"].items():
-        t.add_row(*_cells(host, r), style=None if _healthy(r) else "red")
+        # everything a host reports is text, never markup (a label can say "[link=...]")
+        t.add_row(*(Text(cell) for cell in _cells(host, r)), style=None if _healthy(r) else "red")
     return t
 
 
@@ -64,7 +66,7 @@ def _healthy(r: dict[str, Any]) -> bool:
 
 def _cells(host: str, r: dict[str, Any]) -> list[str]:
     if not r.get("reachable"):
-        return [host, "[red]unreachable or failed[/]", "", "", "", "", "", _last(r)]
+        return [host, "unreachable or failed", "", "", "", "", "", _last(r)]
     gpus = r.get("gpus") or []
     driver = r.get("driver") or "none"
     gpu_text = driver

@@ -9,9 +9,24 @@ from collections.abc import Mapping
 from typing import Any
 
 from rich.table import Table
+from rich.text import Text
 
 from .lab import Lab
 from .runner import RunResult
+
+
+def _row(*cells: Any, status: str | None = None, good: str = "running") -> list[Text]:
+    """Cells as text, never markup: names, labels and images come from hosts, where anyone in
+    the docker group can set them ("[link=javascript:...]" must stay those characters).
+    ``status`` is the cell to colour: green when it is ``good``, yellow otherwise."""
+    out = [Text(str(c)) for c in cells]
+    if status is not None:
+        out.append(Text(status, style="green" if status.startswith(good) else "yellow"))
+    return out
+
+
+def _failed(host: str, width: int) -> list[Text]:
+    return [Text(host), Text("unreachable or failed", style="red"), *[Text("")] * (width - 2)]
 
 
 def lab_status_table(lab: Lab) -> Table:
@@ -19,10 +34,8 @@ def lab_status_table(lab: Lab) -> Table:
     for column in ("host", "os", "status", "address", "container", "image"):
         table.add_column(column)
     for h in lab.hosts():
-        style = "green" if h.status == "running" else "yellow"
-        table.add_row(
-            h.name, h.os, f"[{style}]{h.status}[/]", h.address or "-", h.container, h.image
-        )
+        cells = _row(h.name, h.os, status=h.status)
+        table.add_row(*cells, *_row(h.address or "-", h.container, h.image))
     return table
 
 
@@ -34,10 +47,8 @@ def lab_services_table(lab: Lab) -> Table:
     for column in ("container", "service", "status", "published on"):
         table.add_column(column)
     for row in lab.services.listed([lab.name, SHARED]):
-        style = "green" if row["status"] == "running" else "yellow"
-        table.add_row(
-            row["name"], row["service"], f"[{style}]{row['status']}[/]", ", ".join(row["published"])
-        )
+        cells = _row(row["name"], row["service"], status=row["status"])
+        table.add_row(*cells, *_row(", ".join(row["published"])))
     return table
 
 
@@ -51,20 +62,18 @@ def containers_table(result: RunResult) -> Table:
             labels, state = row.get("labels") or {}, row.get("state", "")
             bind = labels.get("io.dlfleet.bind", "127.0.0.1")
             jp = labels.get("io.dlfleet.jupyter_port")
-            style = "green" if state == "running" else "yellow"
             reach = f"http://{bind}:{jp}/lab" if bind != "127.0.0.1" else "invoke containers.url"
-            table.add_row(
+            first = _row(
                 host,
                 labels.get("io.dlfleet.container", "?"),
                 labels.get("io.dlfleet.user", ""),
                 row.get("image", ""),
-                f"[{style}]{row.get('status', '')}[/]",
-                f"{jp} jupyter (+ tensorboard)",
-                labels.get("io.dlfleet.gpus", ""),
-                reach,
             )
+            status = Text(row.get("status", ""), style="green" if state == "running" else "yellow")
+            rest = _row(f"{jp} jupyter (+ tensorboard)", labels.get("io.dlfleet.gpus", ""), reach)
+            table.add_row(*first, status, *rest)
     for host in result.failed_hosts:
-        table.add_row(host, "[red]unreachable or failed[/]", "", "", "", "", "", "")
+        table.add_row(*_failed(host, 8))
     return table
 
 
@@ -127,11 +136,13 @@ def images_table(result: RunResult) -> Table:
     for host, rows in sorted((result.data.get("images") or {}).items()):
         for row in rows:
             table.add_row(
-                host,
-                ", ".join(row.get("tags") or ["<none>"]),
-                f"{int(row.get('size') or 0) / 1e9:.2f} GB",
-                str(row.get("id", ""))[7:19],
+                *_row(
+                    host,
+                    ", ".join(row.get("tags") or ["<none>"]),
+                    f"{int(row.get('size') or 0) / 1e9:.2f} GB",
+                    str(row.get("id", ""))[7:19],
+                )
             )
     for host in result.failed_hosts:
-        table.add_row(host, "[red]unreachable or failed[/]", "", "")
+        table.add_row(*_failed(host, 4))
     return table

@@ -260,3 +260,231 @@ def test_info_gives_addresses_and_the_tunnel_as_printed():
     # what the inventory does not set stays out of the command
     [bare] = plugin.info(containers, "127.0.0.1", {"host": "gpu-1", "port": None, "key": None})
     assert bare["tunnel"] == "ssh -N -L 8888:127.0.0.1:8888 root@gpu-1"
+
+
+# -- shared folders: nobody gets root through a path -------------------------------------
+@pytest.mark.parametrize(
+    ("folder", "message"),
+    [
+        ("/etc", "shared_folder /etc is a system folder or inside one"),
+        ("/etc/ssh", "shared_folder /etc/ssh is a system folder or inside one"),
+        ("/var/lib/docker/volumes/x", "is a system folder or inside one"),
+        ("/usr//local/", "shared_folder /usr/local is a system folder"),
+        ("/home", "shared_folder /home is a system folder"),
+        ("/srv", "shared_folder /srv is a system folder"),
+        ("/srv/dlfleet/shared", "is or holds dlfleet's own folder /srv/dlfleet/shared"),
+        ("/srv/dlfleet", "is or holds dlfleet's own folder /srv/dlfleet/shared"),
+        ("/srv/dlfleet/home/alice", "is inside dlfleet's own folder /srv/dlfleet/home"),
+        ("/opt/secrets/x", "inside dlfleet's own folder /opt/secrets (dl_containers_secrets_dir)"),
+    ],
+)
+def test_system_and_dlfleet_folders_are_refused(folder, message):
+    result = resolve(
+        explicit=[{"name": "a", "uid": 1500, "shared_folder": folder}],
+        home_root="/srv/dlfleet/home",
+        secrets_dir="/opt/secrets",
+    )
+    assert any(message in e and e.startswith("container a:") for e in result["errors"]), result
+
+
+def test_overlapping_folders_are_refused_naming_both():
+    result = resolve(
+        explicit=[
+            {"name": "a", "uid": 1500, "shared_folder": "/data/team"},
+            {"name": "b", "uid": 1501, "shared_folder": "/data/team/b", "jupyter_port": 9000},
+        ],
+        users=["alice"],
+        common_folder="/srv/dlfleet/shared/alice/common",
+    )
+    assert any(
+        "container b: shared_folder /data/team/b overlaps container a's /data/team" in e
+        for e in result["errors"]
+    ), result["errors"]
+    assert any(
+        "container dl-alice: shared_folder /srv/dlfleet/shared/alice overlaps the common folder"
+        in e
+        for e in result["errors"]
+    ), result["errors"]
+
+
+def test_who_owns_which_folder():
+    result = resolve(
+        explicit=[
+            {"name": "ds", "uid": 1500, "shared_folder": "/data/imagenet"},
+            {"name": "mine", "uid": 1501, "shared_folder": "/data/mine", "jupyter_port": 9000,
+             "own_shared_folder": True},
+            {"name": "lab", "user": "bob", "jupyter_port": 9001},
+            {"name": "home", "user": "alice", "shared_folder": "/home/alice/work",
+             "jupyter_port": 9002},
+        ],
+        users=["alice"],
+    )  # fmt: skip
+    assert result["errors"] == []
+    own = {c["name"]: c["shared_folder_own"] for c in result["containers"]}
+    # an existing dataset is mounted as it is; dlfleet's own folders and handed-over ones owned
+    assert own == {"ds": "no", "mine": "force", "lab": "yes", "home": "no", "dl-alice": "yes"}
+    folders = {(f["path"], f["own"], f["owner"], f["mode"]) for f in result["folders"]}
+    assert ("/srv/dlfleet/shared/lab", "yes", 1002, "0750") in folders
+    # each workspace's persistent home: under its owner, the owner's alone
+    assert ("/srv/dlfleet/home/bob/lab", "yes", 1002, "0700") in folders
+    assert ("/srv/dlfleet/home/uid-1500/ds", "yes", 1500, "0700") in folders
+    assert result["roots"] == ["/srv/dlfleet/home", "/srv/dlfleet/shared"]
+    assert {c["name"]: result["env"][c["name"]]["HOME"] for c in result["containers"]}[
+        "lab"
+    ] == result["home_mount"]
+
+
+@pytest.mark.parametrize(
+    ("entry", "message"),
+    [
+        ({"name": "a"}, "container a: says neither user nor uid"),
+        ({"name": "a", "uid": 1500, "gid": 0}, "container a: gid must be 1 or more, got 0"),
+        ({"name": "a", "uid": -5}, "container a: uid must be 1 or more, got -5"),
+        ({"name": "a", "uid": 1500, "gid": -1}, "container a: gid must be 1 or more"),
+    ],
+)
+def test_every_entry_names_a_non_root_owner(entry, message):
+    errors = resolve(explicit=[entry])["errors"]
+    assert any(message in e for e in errors), errors
+
+
+def test_ipv6_bind_address_is_bracketed():
+    assert resolve(users=["alice"], bind_address="::1")["bind"] == "[::1]"
+    assert resolve(users=["alice"])["bind"] == "127.0.0.1"
+
+
+# -- secrets never in specs or errors ----------------------------------------------------
+SECRET = "hf_SECRETtokenValue123"  # noqa: S105 - a stand-in secret to look for
+
+
+@pytest.mark.parametrize(
+    "env",
+    [
+        {"HF_TOKEN": {"nested": SECRET}},
+        {"HF_TOKEN": [SECRET]},
+        [f"HF_TOKEN={SECRET}"],
+        f"HF_TOKEN={SECRET}",
+        {f"BAD KEY {SECRET}": SECRET},
+        {"NVIDIA_VISIBLE_DEVICES": SECRET},
+    ],
+)
+def test_env_errors_name_the_key_never_the_value(env):
+    for result in (
+        resolve(explicit=[{"name": "a", "uid": 1500, "env": env}]),
+        resolve(users=["alice"], env=env),
+    ):
+        assert result["errors"], result
+        assert SECRET not in str(result["errors"])
+
+
+def test_env_values_travel_apart_from_the_specs():
+    result = resolve(users=["alice"], env={"HF_TOKEN": SECRET})
+    assert result["errors"] == []
+    assert SECRET not in str(result["containers"]) and SECRET not in str(result["folders"])
+    assert result["env"]["dl-alice"]["HF_TOKEN"] == SECRET
+
+
+# -- GPUs: what a workspace sees is what it was given, on every engine and runtime ---------
+def test_visible_devices_follow_the_gpus_given():
+    result = resolve(
+        explicit=[
+            {"name": "none", "uid": 1500, "gpus": "none"},
+            {"name": "one", "uid": 1501, "gpus": "1", "jupyter_port": 9000},
+            {"name": "ids", "uid": 1502, "gpus": "0,2", "jupyter_port": 9001},
+            {"name": "all", "uid": 1503, "gpus": "all", "jupyter_port": 9002},
+        ],
+        gpu_count=4,
+        toolkit=True,
+    )
+    assert result["errors"] == []
+    visible = {name: env["NVIDIA_VISIBLE_DEVICES"] for name, env in result["env"].items()}
+    # "void": the NVIDIA runtime attaches nothing, whatever the image says (it sets "all")
+    assert visible == {"none": "void", "one": "0", "ids": "0,2", "all": "all"}
+    split = resolve(users=["alice", "bob"], gpu_count=4, toolkit=True, partition_gpus=True)
+    assert [split["env"][n]["NVIDIA_VISIBLE_DEVICES"] for n in ("dl-alice", "dl-bob")] == [
+        "0,2",
+        "1,3",
+    ]
+
+
+# -- ports: never handed out twice ----------------------------------------------------------
+def test_users_beside_a_declared_workspace_get_other_ports():
+    result = resolve(explicit=[{"name": "dl-lab", "uid": 1500}], users=["alice", "bob"])
+    assert result["errors"] == []
+    ports = {c["name"]: c["jupyter_port"] for c in result["containers"]}
+    assert ports == {"dl-lab": 8888, "dl-alice": 8889, "dl-bob": 8890}
+
+
+def test_a_stopped_workspace_keeps_its_port():
+    stopped = {
+        "Names": ["/dl-dave"],
+        "State": "exited",
+        "Ports": [],  # the engine lists no ports for a stopped container
+        "Labels": {"io.dlfleet.container": "dl-dave", "io.dlfleet.jupyter_port": "8888"},
+    }
+    result = plugin.resolve([], ["alice"], {}, SETTINGS, ACCOUNTS, 0, False, [stopped])
+    assert result["containers"][0]["jupyter_port"] == 8889
+    assert result["undeclared"] == ["dl-dave"]
+
+
+def test_running_lists_declared_workspaces_the_engine_runs():
+    engine = [
+        {"Names": ["/dl-alice"], "State": "running", "Labels": {}},
+        {"Names": ["/dl-bob"], "State": "exited", "Labels": {}},
+    ]
+    result = plugin.resolve([], ["alice", "bob"], {}, SETTINGS, ACCOUNTS, 0, False, engine)
+    assert result["running"] == ["dl-alice"]
+
+
+# -- a change of owner ----------------------------------------------------------------------
+def _stat(name, kind, uid=None, checksum=None):
+    stat = {"exists": uid is not None}
+    if uid is not None:
+        stat.update(uid=uid, checksum=checksum)
+    return {"item": [name, kind], "stat": stat}
+
+
+def test_a_new_owner_gets_a_new_token():
+    spec = resolve(explicit=[{"name": "lab", "user": "bob"}])
+    same = plugin.owners(spec["containers"], [_stat("lab", "token", 1002)], {})
+    assert same == {"new_tokens": [], "errors": []}
+    changed = plugin.owners(spec["containers"], [_stat("lab", "token", 1001)], {})
+    assert changed["new_tokens"] == ["lab"]
+
+
+def test_a_new_owner_does_not_keep_the_previous_password():
+    import hashlib
+
+    spec = resolve(explicit=[{"name": "lab", "user": "bob", "jupyter_password_hash": ARGON}])
+    digest = hashlib.sha1((ARGON + "\n").encode()).hexdigest()  # noqa: S324 - as stat computes
+    kept = plugin.owners(
+        spec["containers"], [_stat("lab", "password", 1001, digest)], spec["password_hashes"]
+    )
+    assert any("owner changed (uid 1001 -> 1002)" in e for e in kept["errors"])
+    assert ARGON not in str(kept["errors"])
+    fresh = plugin.owners(
+        spec["containers"], [_stat("lab", "password", 1001, "0" * 40)], spec["password_hashes"]
+    )
+    assert fresh["errors"] == []
+
+
+def test_activity_reads_the_probe():
+    results = [
+        {"item": "dl-alice", "stdout": '["bash", "python3"]'},
+        {"item": "dl-bob", "stdout": "[]"},
+        {"item": "dl-carol", "skipped": True},
+    ]
+    assert plugin.activity(results) == {"dl-alice": ["bash", "python3"]}
+
+
+def test_the_activity_probe_runs_and_ignores_itself():
+    import json
+    import subprocess
+    import sys
+
+    out = subprocess.run(
+        [sys.executable, "-c", plugin.ACTIVITY_PROBE], capture_output=True, text=True, check=True
+    )
+    programs = json.loads(out.stdout)
+    assert isinstance(programs, list)
+    assert not any("dlfleet-activity-probe" in p for p in programs)

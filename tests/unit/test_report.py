@@ -77,3 +77,36 @@ def test_report_says_when_a_reboot_is_due():
     console = Console(record=True, width=250)
     console.print(report.table(report.build(run, None)))
     assert "REBOOT REQUIRED" in console.export_text()
+
+
+EVIL = "[link=javascript:alert(document.cookie)]click[/link]"
+
+
+def test_what_a_host_reports_is_text_never_markup(tmp_path):
+    """A container label or name (anyone in a host's docker group sets them) stays those
+    characters: no live link in report.html, nothing swallowed in the terminal."""
+    from dlfleet import views
+
+    host = {"os": "Ubuntu 24.04 [bold]x[/bold]", "kernel": "6.8.0", "docker": "27.5.1",
+            "containers": [{"labels": {"io.dlfleet.container": EVIL}, "status": "Up"}]}  # fmt: skip
+    run = result({"gpu-1": host}, {"gpu-1": {"ok": 5, "failed": 0, "unreachable": 0}})
+    data = report.build(run, None)
+    console = Console(record=True, width=300)
+    console.print(report.table(data))
+    text = console.export_text()
+    assert EVIL in text
+    assert "Ubuntu 24.04 [bold]x[/bold]" in text
+    _, html_path = report.write(data, tmp_path)
+    page = html_path.read_text()
+    assert "javascript:" not in page.split("<body")[1].replace(
+        "[link=javascript:alert(document.cookie)]", ""
+    )
+    assert "href" not in page
+    # the containers table of `invoke containers.ps` too
+    run.data = {"containers": {"gpu-1": [{"labels": {"io.dlfleet.container": EVIL,
+                "io.dlfleet.user": "[red]root[/red]"}, "state": "running", "status": "Up",
+                "image": "img"}]}}  # fmt: skip
+    console = Console(record=True, width=300)
+    console.print(views.containers_table(run))
+    text = console.export_text()
+    assert EVIL in text and "[red]root[/red]" in text
