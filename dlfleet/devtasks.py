@@ -41,6 +41,10 @@ def test_unit(c):
 def test_integration(c):
     """Integration tests: real Ansible runs, the roles' preflights and the control machine's
     servers on this machine (skipped, with the reason, where the machine differs)."""
+    from . import engine
+
+    # the tests that need an engine run on a fresh machine too, instead of skipping
+    engine.ensure_engine(app.say)
     _pytest("tests/integration", "-q")
 
 

@@ -205,6 +205,7 @@ def new_run_dir(state: Path, playbook: Path) -> Path:
     """A new folder under state/runs named UTC-TIME-PLAYBOOK-XXXX (sorts by time)."""
     runs = state / "runs"
     runs.mkdir(parents=True, exist_ok=True)
+    runs.chmod(0o700)  # run folders hold what hosts said: the admin's alone
     stamp = datetime.now(timezone.utc).strftime("%Y%m%dT%H%M%S")
     return Path(tempfile.mkdtemp(prefix=f"{stamp}-{playbook.stem}-", dir=runs))
 
@@ -277,12 +278,18 @@ def run_playbook(
     if display:
         display.start(request)
     started = datetime.now(timezone.utc)
-    with _sigint_sets(cancel):
-        runner = ansible_runner.run(**{k: v for k, v in kwargs.items() if v is not None})
+    try:
+        with _signals_cancel(cancel):
+            runner = ansible_runner.run(**{k: v for k, v in kwargs.items() if v is not None})
+    finally:
+        # ansible-runner keeps -e values in env/extravars; they may be secrets, and the run
+        # folder is kept for inspection: drop the file now that the run is over, however it
+        # ended (a second Ctrl-C, SIGTERM, an exception). A run that handled secrets leaves
+        # nothing at all.
+        (run_dir / "env" / "extravars").unlink(missing_ok=True)
+        if not keep:
+            shutil.rmtree(run_dir, ignore_errors=True)
     finished = datetime.now(timezone.utc)
-    # ansible-runner keeps -e values in env/extravars; they may be secrets, and the run
-    # folder is kept for inspection: drop the file now that the run is over.
-    (run_dir / "env" / "extravars").unlink(missing_ok=True)
     result = RunResult(
         request=request,
         status=runner.status,
@@ -296,39 +303,50 @@ def run_playbook(
     )
     if keep:
         summary = json.dumps(result.summary(), indent=2, sort_keys=True)
-        (run_dir / "summary.json").write_text(summary + "\n")
+        _write_private(run_dir / "summary.json", summary + "\n")
         # whole or not at all: a crash mid-write must not leave a file later runs cannot read
         partial = state / "runs" / f".last.json.{os.getpid()}"
-        partial.write_text(summary + "\n")
+        _write_private(partial, summary + "\n")
         partial.replace(state / "runs" / "last.json")
         prune_runs(state, keep_runs)
-    else:
-        # the run handled secrets (e.g. Jupyter tokens): keep nothing of it on disk
-        shutil.rmtree(run_dir, ignore_errors=True)
     if display:
         display.finish(result)
     return result
 
 
-class _sigint_sets:
-    """While a run is going, Ctrl-C asks ansible-runner to cancel instead of tearing it down."""
+def _write_private(path: Path, text: str) -> None:
+    """Write a file only its owner reads (created so: never readable by others, even briefly)."""
+    fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
+    with os.fdopen(fd, "w") as fh:
+        fh.write(text)
+    path.chmod(0o600)
+
+
+class _signals_cancel:
+    """While a run is going, Ctrl-C or SIGTERM asks ansible-runner to cancel instead of
+    tearing it down; a second one stops waiting (KeyboardInterrupt), and the caller's cleanup
+    still runs."""
+
+    SIGNALS = (signal.SIGINT, signal.SIGTERM)
 
     def __init__(self, event: threading.Event) -> None:
         self.event = event
-        self.previous: Callable[..., Any] | int | None = None
+        self.previous: dict[int, Callable[..., Any] | int | None] = {}
 
     def __enter__(self) -> None:
         if threading.current_thread() is threading.main_thread():
-            self.previous = signal.signal(signal.SIGINT, self._handle)
+            for sig in self.SIGNALS:
+                self.previous[sig] = signal.signal(sig, self._handle)
 
     def _handle(self, *_: Any) -> None:
-        if self.event.is_set():  # second Ctrl-C: stop waiting
+        if self.event.is_set():  # second signal: stop waiting
             raise KeyboardInterrupt
         self.event.set()
 
     def __exit__(self, *exc: Any) -> None:
-        if self.previous is not None:
-            signal.signal(signal.SIGINT, self.previous)
+        for sig, previous in self.previous.items():
+            if previous is not None:
+                signal.signal(sig, previous)
 
 
 def load_last_summary(state: Path) -> dict[str, Any] | None:
