@@ -3,11 +3,14 @@ exactly the values it wrote, wherever they sit in the file.
 
     {{ existing | docker_daemon_merge(managed, defaults, options, contributions) }}
     -> {"config": the new daemon.json,
-        "managed": [key paths dlfleet wrote, e.g. ["log-opts", "max-size"]]}
+        "managed": [{"path": ["log-opts", "max-size"], "value": "100m"}, ...]: what dlfleet
+                   wrote, where}
 
-- existing: the host's daemon.json now; managed: the paths recorded by the last run (older
-  dlfleet recorded top-level keys: read as one-key paths).
-- defaults (dlfleet's own) are soft: a value the host set itself at the same path wins. Log
+- existing: the host's daemon.json now; managed: what the last run recorded (older dlfleet
+  recorded paths without values, or top-level keys: read as one-key paths).
+- defaults (dlfleet's own) are soft: a value the host set itself at the same path wins, and
+  so does a value the admin changed after dlfleet wrote it (the host holds another value
+  than the one recorded): from then on it is the host's, kept without a restart. Log
   options are defaults of the json-file and local drivers only: with another driver (e.g.
   journald) they are left out, since dockerd refuses options its driver lacks.
 - options (docker_daemon_options and the named variables) and contributions (other roles',
@@ -80,16 +83,27 @@ def _host_has(host, path):
     return True
 
 
+def _record(entry):
+    """(path, value written, whether the value is known) of one record of the managed file."""
+    if isinstance(entry, dict):
+        return tuple(entry["path"]), entry.get("value"), "value" in entry
+    return tuple([entry] if isinstance(entry, str) else entry), None, False
+
+
 def docker_daemon_merge(existing, managed, defaults, options, contributions=()):
     host = copy.deepcopy(existing or {})
     if not isinstance(host, dict):
         raise ValueError("daemon.json is not a JSON object")
-    for path in managed or []:
-        _remove(host, tuple([path] if isinstance(path, str) else path))
     asked = {}
     for source in [options or {}, *(contributions or [])]:
         for path, value in _leaves(source):
             _set(asked, path, value)
+    for entry in managed or []:
+        path, written, known = _record(entry)
+        current, found = _get(host, path)
+        if known and found and current != written and not _get(asked, path)[1]:
+            continue  # the admin changed what dlfleet wrote: the host's value now
+        _remove(host, path)
     driver = asked.get("log-driver") or host.get("log-driver") or (defaults or {}).get("log-driver")
     config, owned = host, set()
     for path, value in _leaves(defaults or {}):
@@ -101,7 +115,10 @@ def docker_daemon_merge(existing, managed, defaults, options, contributions=()):
     for path, value in _leaves(asked):
         _set(config, path, value)
         owned.add(path)
-    return {"config": config, "managed": [list(p) for p in sorted(owned)]}
+    return {
+        "config": config,
+        "managed": [{"path": list(p), "value": _get(config, p)[0]} for p in sorted(owned)],
+    }
 
 
 class FilterModule:

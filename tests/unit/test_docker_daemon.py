@@ -25,6 +25,10 @@ OPTIONS = {"log-opts": {"max-size": "50m"}, "runtimes": {"crun": {"path": "/usr/
 NVIDIA = {"runtimes": {"nvidia": {"path": "nvidia-container-runtime", "runtimeArgs": []}}}
 
 
+def paths(result):
+    return [entry["path"] for entry in result["managed"]]
+
+
 def run_twice(existing, options, contributions=()):
     first = merge(existing, [], DEFAULTS, options, list(contributions))
     second = merge(first["config"], first["managed"], DEFAULTS, options, list(contributions))
@@ -38,9 +42,9 @@ def test_nested_host_values_survive_the_second_run():
     assert config["log-opts"] == {"max-file": "9", "max-size": "50m"}
     assert set(config["runtimes"]) == {"kata", "crun", "nvidia"}
     assert config["live-restore"] is True
-    assert ["log-opts", "max-file"] not in second["managed"]
-    assert ["runtimes", "kata"] not in second["managed"]
-    assert ["runtimes", "nvidia", "path"] in second["managed"]
+    assert ["log-opts", "max-file"] not in paths(second)
+    assert ["runtimes", "kata"] not in paths(second)
+    assert ["runtimes", "nvidia", "path"] in paths(second)
 
 
 def test_a_value_no_longer_asked_for_is_removed_and_the_hosts_stay():
@@ -70,11 +74,34 @@ def test_asked_values_win_over_the_hosts_and_defaults_do_not():
     config = merge({"live-restore": False, "debug": True}, [], DEFAULTS, {"debug": False}, [])
     assert config["config"]["live-restore"] is False  # the host turned it off: kept
     assert config["config"]["debug"] is False  # asked for: set
-    assert ["live-restore"] not in config["managed"]
+    assert ["live-restore"] not in paths(config)
 
 
 def test_older_records_of_top_level_keys_still_read():
     existing = {"log-driver": "json-file", "log-opts": {"max-size": "100m", "max-file": "5"}}
     after = merge(existing, ["log-driver", "log-opts"], DEFAULTS, {}, [])
     assert after["config"] == {**DEFAULTS}
-    assert ["log-opts", "max-size"] in after["managed"]
+    assert ["log-opts", "max-size"] in paths(after)
+
+
+def test_an_admins_later_edit_of_a_default_is_kept_over_two_runs():
+    first = merge({}, [], DEFAULTS, {}, [])
+    assert first["config"]["log-driver"] == "json-file"
+    # the admin changes what dlfleet had written as defaults
+    edited = {**first["config"], "live-restore": False, "log-driver": "journald"}
+    second = merge(edited, first["managed"], DEFAULTS, {}, [])
+    assert second["config"]["live-restore"] is False
+    assert second["config"]["log-driver"] == "journald"
+    assert "log-opts" not in second["config"]  # journald takes none of json-file's options
+    third = merge(second["config"], second["managed"], DEFAULTS, {}, [])
+    assert third["config"] == second["config"]  # nothing to write: no restart
+    # what the inventory asks for is still enforced over an edit
+    asked = merge(edited, first["managed"], DEFAULTS, {"live-restore": True}, [])
+    assert asked["config"]["live-restore"] is True
+
+
+def test_older_records_without_values_still_read():
+    first = merge({}, [], DEFAULTS, {}, [])
+    old = [entry["path"] for entry in first["managed"]]
+    after = merge(first["config"], old, DEFAULTS, {}, [])
+    assert after["config"] == first["config"]
