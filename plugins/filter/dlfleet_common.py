@@ -11,6 +11,11 @@ _ARMORED = re.compile(
     r"^\s*-----BEGIN PGP PUBLIC KEY BLOCK-----.+-----END PGP PUBLIC KEY BLOCK-----\s*$", re.S
 )
 _URL = re.compile(r"^(https|file)://\S+$")
+# A proxy URL as apt's configuration and systemd read it: nothing that ends a quoted value or
+# a statement (quotes, ';', braces, backslashes, white space). '%' stays (percent-encoded
+# passwords); writers escape it where it means something (systemd specifiers).
+_PROXY = re.compile(r"^https?://[^/\s\"'\\;{}]+(/[^\s\"'\\;{}]*)?$")
+_NO_PROXY = re.compile(r"^[A-Za-z0-9.,:*/\[\]_-]*$")
 
 
 def signing_key_kind(key: Any) -> str:
@@ -24,6 +29,36 @@ def signing_key_kind(key: Any) -> str:
     if _ARMORED.match(key):
         return "inline"
     return "invalid"
+
+
+def proxy_errors(urls: Any, hosts: Any = None) -> list[str]:
+    """Errors for proxy settings, each naming its variable and never its value (a proxy URL
+    may carry a password). urls: {variable: URL or empty}; hosts: {variable: NO_PROXY list
+    (comma-separated host names, addresses, domains, CIDRs) or empty}."""
+    errors = []
+    for variable, value in sorted((urls or {}).items()):
+        if value in (None, ""):
+            continue
+        if not isinstance(value, str) or not _PROXY.fullmatch(value):
+            errors.append(
+                f"{variable} must be empty or an http(s) URL such as http://proxy:3128 (no "
+                "quotes, ';', '\\', braces or spaces; the value is not shown, it may hold a "
+                "password)"
+            )
+    for variable, value in sorted((hosts or {}).items()):
+        if value in (None, ""):
+            continue
+        if not isinstance(value, str) or not _NO_PROXY.fullmatch(value):
+            errors.append(
+                f"{variable} must be a comma-separated list of host names, addresses, "
+                "domains (.example.com) or CIDRs"
+            )
+    return errors
+
+
+def has_credentials(url: Any) -> bool:
+    """Whether a URL carries user information (user:password@): its file is root's alone."""
+    return isinstance(url, str) and "@" in url.split("://", 1)[-1].split("/", 1)[0]
 
 
 def gpu_device_requests(gpus: Any) -> list[dict[str, Any]]:
@@ -68,4 +103,6 @@ class FilterModule:
             "dlfleet_common_signing_key_kind": signing_key_kind,
             "dlfleet_common_gpu_device_requests": gpu_device_requests,
             "dlfleet_common_records": records,
+            "dlfleet_common_proxy_errors": proxy_errors,
+            "dlfleet_common_has_credentials": has_credentials,
         }

@@ -88,6 +88,11 @@ CASES = [
     ("dl_image", {"dl_image_distribution": "registry", "dl_image_registry": "https://reg"}, "dl_image_distribution=registry needs dl_image_registry as host[:port]"),
     ("apt_proxy", {"apt_proxy_url": 'http://cache:3142";\nAcquire::http::Pipeline-Depth "0'}, "apt_proxy_url must be empty or an http(s) URL"),
     ("apt_proxy", {"apt_proxy_direct_hosts": ['mirror" "DIRECT'] }, "apt_proxy_direct_hosts must list host names"),
+    # proxy values reach apt's configuration and systemd: a crafted one would run commands as root
+    ("nvidia_container_toolkit", {"nvidia_container_toolkit_apt_proxy": 'http://p:3128";\nAPT::Update::Pre-Invoke {"touch /tmp/pwned"'}, "nvidia_container_toolkit_apt_proxy must be empty or an http(s) URL"),
+    ("docker", {"docker_http_proxy": "http://proxy:3128\nExecStartPre=/bin/sh -c id"}, "docker_http_proxy must be empty or an http(s) URL"),
+    ("docker", {"docker_https_proxy": "http://u:p@proxy:3128", "docker_no_proxy": "localhost;touch /x"}, "docker_no_proxy must be a comma-separated list"),
+    ("dl_image", {"dl_image_apt_proxy": 'http://cache:3142" ; rm'}, "dl_image_apt_proxy must be empty or an http(s) URL"),
     ("dl_image", {"dl_image_cuda": "10"}, "dl_image_cuda must be one of: , 13, 12, 11"),
     ("dl_image", {"dl_image_cuda": "11", "dl_image_frameworks": ["torch", "tensorflow"]}, "dl_image_frameworks has tensorflow, which the gpu image for CUDA 11 does not offer; choose from torch, sklearn, opencv"),
     # a GPU-less host gets the line of its driver branch: 384 (CUDA 9.0) runs none, said with the way out
@@ -139,3 +144,18 @@ def test_good_apt_proxy_settings_pass(tmp_path, inventory):
     }
     result = run_role(tmp_path, inventory, "apt_proxy", good)
     assert result.ok, result.failures
+
+
+def test_a_refused_proxy_url_is_not_shown(tmp_path, inventory):
+    """A proxy URL may carry a login: the refusal names the variable, never the value."""
+    secret = "s3cretProxyPass"  # noqa: S105 - looked for in the output
+    result = run_role(
+        tmp_path, inventory, "docker", {"docker_http_proxy": f"http://u:{secret}@p:1 x"}
+    )
+    assert not result.ok
+    assert "docker_http_proxy must be" in " ".join(f.msg for f in result.failures)
+    assert not [
+        p
+        for p in (tmp_path / "state").rglob("*")
+        if p.is_file() and secret.encode() in p.read_bytes()
+    ]

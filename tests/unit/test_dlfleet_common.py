@@ -86,3 +86,28 @@ def test_records_name_the_fields_and_follow_paths():
         {"labels": None, "state": "exited", "inner": None},
     ]
     assert plugin.records(None, {"x": "X"}) == []
+
+
+@pytest.mark.parametrize(
+    "url",
+    [
+        'http://p:3128";\nAPT::Update::Pre-Invoke {"id"',
+        "http://proxy:3128\n",
+        "http://proxy:3128 x",
+        "ftp://proxy",
+        "http://p:1/a\\b",
+        "http://p:1/;x",
+    ],
+)
+def test_proxy_urls_that_would_inject_are_refused_unshown(url):
+    [error] = plugin.proxy_errors({"docker_http_proxy": url})
+    assert error.startswith("docker_http_proxy must be empty or an http(s) URL")
+    assert url not in error
+
+
+def test_good_proxy_settings_pass():
+    urls = {"a": "http://cache:3142", "b": "https://u:p%40ss@proxy.corp:8443/", "c": ""}
+    assert plugin.proxy_errors(urls, {"n": "localhost,127.0.0.1,.corp,10.0.0.0/8,[::1]"}) == []
+    assert plugin.proxy_errors({}, {"n": "a b"})
+    assert plugin.has_credentials("http://u:p@proxy:3128")
+    assert not plugin.has_credentials("http://proxy:3128/path@x")
