@@ -143,9 +143,10 @@ def plan(folder, parents_mode):
         return "kept", None
     if folder["own"] == "yes" and st.st_uid not in (0, folder["owner"]):
         raise FolderError(
-            "%s belongs to uid %d, not to the workspace's user (uid %d): dlfleet does not hand "
-            "one user's folder to another (move it away, or set own_shared_folder: true on "
-            "the entry to hand it over)" % (path, st.st_uid, folder["owner"])
+            "%s belongs to uid %d, not uid %d: dlfleet does not take over a folder another "
+            "account made or owns (check who made it and move it away; a workspace's entry "
+            "can hand an existing folder over with own_shared_folder: true)"
+            % (path, st.st_uid, folder["owner"])
         )
     if (st.st_uid, st.st_gid, stat.S_IMODE(st.st_mode)) != (folder["owner"], folder["group"], mode):
         return "owned", None
