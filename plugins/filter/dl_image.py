@@ -1,8 +1,10 @@
-"""dl_image's filters: which build arguments would carry credentials into the image."""
+"""dl_image's filters: which build arguments would carry credentials into the image, and
+which archives on the control machine arrived whole."""
 
 from __future__ import annotations
 
 import re
+from pathlib import Path
 from typing import Any
 from urllib.parse import urlsplit
 
@@ -32,6 +34,30 @@ def leaky_build_args(args: dict[str, Any]) -> list[str]:
     )
 
 
+def whole_archives(stat_results: list[dict[str, Any]]) -> list[str]:
+    """The images (loop items) whose archive on the control machine is whole: its sha256 (the
+    stat's checksum, sha256) is the one recorded beside it (ARCHIVE.sha256) once it had
+    arrived and been checked. An archive without that record (an interrupted transfer, one
+    an older dlfleet left) or with another digest (damaged) is not used. Reads the records on
+    the control machine, where filters run and the archives are."""
+    whole = []
+    for result in stat_results or []:
+        stat = result.get("stat") or {}
+        if not stat.get("exists") or not stat.get("checksum"):
+            continue
+        record = Path(stat["path"] + ".sha256")
+        try:
+            recorded = record.read_text().strip()
+        except OSError:
+            continue
+        if recorded == stat["checksum"]:
+            whole.append(result["item"])
+    return whole
+
+
 class FilterModule:
     def filters(self) -> dict[str, Any]:
-        return {"dl_image_leaky_build_args": leaky_build_args}
+        return {
+            "dl_image_leaky_build_args": leaky_build_args,
+            "dl_image_whole_archives": whole_archives,
+        }

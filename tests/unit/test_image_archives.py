@@ -1,0 +1,36 @@
+"""dl_image's archive cache: an archive is used only when it arrived whole."""
+
+import hashlib
+import importlib.util
+
+from dlfleet import paths
+
+_spec = importlib.util.spec_from_file_location("dl_image_filter", paths.FILTERS / "dl_image.py")
+plugin = importlib.util.module_from_spec(_spec)
+_spec.loader.exec_module(plugin)
+
+
+def stat(path, item):
+    exists = path.exists()
+    digest = hashlib.sha256(path.read_bytes()).hexdigest() if exists else None
+    return {"item": item, "stat": {"exists": exists, "path": str(path), "checksum": digest}}
+
+
+def test_only_archives_that_arrived_whole_count(tmp_path):
+    whole = tmp_path / "whole.tar"
+    whole.write_bytes(b"image layers" * 1000)
+    (tmp_path / "whole.tar.sha256").write_text(hashlib.sha256(whole.read_bytes()).hexdigest())
+    # an interrupted transfer an older dlfleet left: no record
+    truncated = tmp_path / "truncated.tar"
+    truncated.write_bytes(b"image la")
+    # damaged after it arrived: the record says otherwise
+    damaged = tmp_path / "damaged.tar"
+    damaged.write_bytes(b"image layers" * 999)
+    (tmp_path / "damaged.tar.sha256").write_text(hashlib.sha256(b"image layers").hexdigest())
+    results = [
+        stat(whole, "img:whole"),
+        stat(truncated, "img:truncated"),
+        stat(damaged, "img:damaged"),
+        stat(tmp_path / "absent.tar", "img:absent"),
+    ]
+    assert plugin.whole_archives(results) == ["img:whole"]
