@@ -10,7 +10,7 @@ from collections.abc import Mapping, Sequence
 from pathlib import Path
 from typing import Any
 
-from . import paths
+from . import locks, paths
 from .display import RichDisplay
 from .errors import DlfleetError
 from .extravars import parse_extravars
@@ -55,7 +55,11 @@ def provision(
     quiet: bool = False,
     serial: str | None = None,
     max_fail_percentage: str | None = None,
+    lock: bool = True,
 ) -> RunResult:
+    """Run a playbook on the fleet. ``lock``: one such run at a time per fleet (the control
+    machine's lock) and per host (the playbooks' host lock, given back here when the run ended
+    before the site's last play could)."""
     book = Path(playbook or settings.playbook)
     book = book if book.is_absolute() else paths.ROOT / book
     if not book.is_file():
@@ -66,6 +70,9 @@ def provision(
         limit = _retry_limit(settings, limit, inv)
     if not quiet:  # provisioning runs: the fleet's rolling settings reach the play keywords
         extravars = {**_rolling_vars(settings, inv, serial, max_fail_percentage), **extravars}
+    run_id, holder = locks.run_identity(f"invoke provision {book.name}")
+    if lock:
+        extravars = {"dlfleet_run_id": run_id, "dlfleet_run_holder": holder, **extravars}
     request = RunRequest(
         playbook=book,
         inventory=inv,
@@ -79,16 +86,43 @@ def provision(
         strategy=settings.strategy,
     )
     display = None if quiet else RichDisplay(console)
-    return run_playbook(
-        request, state=settings.state, display=display, keep=keep, keep_runs=settings.keep_runs
+    if not lock:
+        return run_playbook(
+            request, state=settings.state, display=display, keep=keep, keep_runs=settings.keep_runs
+        )
+    with locks.control_lock(settings.state, inv, holder, say):
+        result = None
+        try:
+            result = run_playbook(
+                request,
+                state=settings.state,
+                display=display,
+                keep=keep,
+                keep_runs=settings.keep_runs,
+            )
+            return result
+        finally:
+            if result is None or not result.ok:  # hosts the site's last play did not reach
+                _unlock(settings, inv, limit, run_id)
+
+
+def _unlock(settings: Settings, inv: Path, limit: str | None, run_id: str) -> None:
+    """Give back this run's host locks (playbooks/unlock.yml), quietly, keeping nothing."""
+    request = RunRequest(
+        playbook=paths.PLAYBOOKS / "unlock.yml",
+        inventory=inv,
+        limit=limit,
+        extravars={"dlfleet_run_id": run_id},
+        forks=settings.forks,
     )
+    run_playbook(request, state=settings.state, keep=False)
 
 
 def query(settings: Settings, playbook: str, **kwargs: Any) -> RunResult:
     """A read-only run (ps, urls, logs, images, report): no progress display, and nothing kept
     on disk, so tokens it reads stay out of artifacts and `last.json` keeps the last
     provisioning for --retry-failed."""
-    return provision(settings, playbook=playbook, quiet=True, keep=False, **kwargs)
+    return provision(settings, playbook=playbook, quiet=True, keep=False, lock=False, **kwargs)
 
 
 def _rolling_vars(
