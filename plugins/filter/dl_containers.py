@@ -556,10 +556,15 @@ def activity(exec_results):
     results of ACTIVITY_PROBE run in each (community.docker.docker_container_exec)."""
     busy = {}
     for result in exec_results or []:
-        if result.get("skipped") or result.get("failed") or "stdout" not in result:
+        if result.get("skipped"):
             continue
-        programs = json.loads(result["stdout"] or "[]")
-        if programs:
+        try:
+            programs = json.loads(result["stdout"]) if result.get("rc") == 0 else None
+        except (KeyError, TypeError, ValueError):
+            programs = None
+        if programs is None:  # it cannot say: its work is kept all the same
+            busy[result["item"]] = ["activity unknown: the check failed"]
+        elif programs:
             busy[result["item"]] = programs
     return busy
 

@@ -470,11 +470,16 @@ def test_a_new_owner_does_not_keep_the_previous_password():
 
 def test_activity_reads_the_probe():
     results = [
-        {"item": "dl-alice", "stdout": '["bash", "python3"]'},
-        {"item": "dl-bob", "stdout": "[]"},
+        {"item": "dl-alice", "rc": 0, "stdout": '["bash", "python3"]'},
+        {"item": "dl-bob", "rc": 0, "stdout": "[]"},
         {"item": "dl-carol", "skipped": True},
+        # a workspace that cannot say (no Python, a failed exec): its work is kept all the same
+        {"item": "dl-dave", "rc": 126, "stdout": "", "failed": False},
     ]
-    assert plugin.activity(results) == {"dl-alice": ["bash", "python3"]}
+    assert plugin.activity(results) == {
+        "dl-alice": ["bash", "python3"],
+        "dl-dave": ["activity unknown: the check failed"],
+    }
 
 
 def test_the_activity_probe_runs_and_ignores_itself():
