@@ -6,6 +6,7 @@ from __future__ import annotations
 import os
 import sys
 import tempfile
+import time
 
 from invoke import Collection, task
 
@@ -72,16 +73,51 @@ def test_lint(c):
 def test_molecule(c, role=None, scenario=None):
     """Molecule scenarios of every role (or one role): check, converge, idempotence, verify."""
     settings = settings_of(c)
+    pairs = _scenarios(role, scenario)
+    env = testsuite.molecule_env(settings)
+    for role_name, scenario_name in pairs:
+        _scenario(role_name, scenario_name, env)
+
+
+def _scenarios(role: str | None, scenario: str | None) -> list[tuple[str, str]]:
     pairs = testsuite.molecule_scenarios(role, scenario)
     if not pairs:
         raise DlfleetError(f"no Molecule scenario matches role={role} scenario={scenario}")
-    env = testsuite.molecule_env(settings)
-    for role_name, scenario_name in pairs:
-        app.run_checked(
-            ["molecule", "test", "-s", scenario_name],
-            cwd=paths.ROLES / role_name,
-            env=env,
+    return pairs
+
+
+def _scenario(role: str, scenario: str, env: dict[str, str]) -> None:
+    app.run_checked(["molecule", "test", "-s", scenario], cwd=paths.ROLES / role, env=env)
+
+
+def _molecule_beside_e2e(c, timings: testsuite.Timings) -> None:
+    """Every Molecule scenario and, beside them (their hosts are apart), the end-to-end test.
+    The shared images and the apt cache are made first, once; the scenarios start when the
+    e2e lab is served by the apt cache, and each one makes sure the cache still runs."""
+    settings = settings_of(c)
+    pairs = _scenarios(None, None)
+    with timings.part("lab images and apt cache (once, for all)"):
+        env = testsuite.molecule_env(settings)
+    lab = settings.lab()
+    log = settings.state / "test-e2e.log"
+    with testsuite.apt_cache_held(lab.client):
+        started = time.monotonic()
+        e2e = app.start_logged(
+            [sys.executable, "-m", "pytest", "tests/e2e", "-q", "-m", "e2e"], log
         )
+        outcome = "failed"
+        try:
+            testsuite.wait_for_lab(lab.services, testsuite.E2E_LAB, e2e)
+            for role, scenario in pairs:
+                lab.services.apt_cache([])  # made again if a lab network went meanwhile
+                with timings.part(f"molecule {role}/{scenario}"):
+                    _scenario(role, scenario, env)
+        finally:
+            try:
+                app.finish_logged(e2e, log)
+                outcome = "ok"
+            finally:
+                timings.add("e2e (beside the scenarios)", time.monotonic() - started, outcome)
 
 
 @task
@@ -135,13 +171,25 @@ def test_e2e(c):
     _pytest("tests/e2e", "-q", "-m", "e2e")
 
 
-@task(
-    pre=[test_lint, test_unit, test_integration, test_molecule, test_e2e, test_modern],
-    default=True,
-)
+@task(default=True)
+@user_errors
 def test_all(c):
-    """Everything CI runs: lint, unit, integration, every Molecule scenario, end-to-end, and
-    the ansible-core 2.19 line."""
+    """Everything CI runs: lint, unit, integration, every Molecule scenario beside the
+    end-to-end test, and the ansible-core 2.19 line; then the time each part took."""
+    timings = testsuite.Timings()
+    started = time.monotonic()
+    try:
+        with timings.part("lint"):
+            test_lint(c)
+        with timings.part("unit"):
+            test_unit(c)
+        with timings.part("integration"):
+            test_integration(c)
+        _molecule_beside_e2e(c, timings)
+        with timings.part("ansible-core 2.19 line"):
+            test_modern(c)
+    finally:
+        app.console.print(timings.table(time.monotonic() - started))
     app.say("all tests passed")
 
 

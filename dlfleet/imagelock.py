@@ -19,7 +19,7 @@ import sys
 import tempfile
 from pathlib import Path
 
-from . import paths
+from . import locks, paths
 from .errors import DlfleetError
 
 ROLE_FILES = paths.ROLES / "dl_image" / "files"
@@ -128,7 +128,15 @@ def wheelhouse(flavour: str, frameworks: list[str], dest: Path) -> Path:
         raise DlfleetError(f"unknown framework(s) {unknown}: choose from {available}")
     dest.mkdir(parents=True, exist_ok=True)
     python, platform, _ = FLAVOURS[flavour]
-    for layer in [*always, *frameworks]:
+    # one download into a wheelhouse at a time: another process's half-written wheel would
+    # fail this one's hash check
+    with locks.file_lock(dest / ".dlfleet-download.lock"):
+        _download(flavour, [*always, *frameworks], python, platform, dest)
+    return dest
+
+
+def _download(flavour: str, layers: list[str], python: str, platform: str, dest: Path) -> None:
+    for layer in layers:
         argv = [
             sys.executable, "-m", "pip", "download", "--quiet", "--no-deps", "--require-hashes",
             "--only-binary", ":all:", "--python-version", python,
@@ -138,7 +146,6 @@ def wheelhouse(flavour: str, frameworks: list[str], dest: Path) -> Path:
         proc = subprocess.run(argv, capture_output=True, text=True, check=False)
         if proc.returncode != 0:
             raise DlfleetError(f"pip download for {layer} failed: {proc.stderr.strip()[-800:]}")
-    return dest
 
 
 def main(argv: list[str] | None = None) -> None:

@@ -1,6 +1,8 @@
-"""One provisioning run at a time: per fleet on the control machine (an flock, released by
-the kernel when the run's process ends, however it ends), and per host (the dlfleet_lock
-module, taken by playbooks/bootstrap.yml and given back by playbooks/unlock.yml)."""
+"""One at a time: provisioning runs per fleet on the control machine (an flock, released by
+the kernel when the run's process ends, however it ends) and per host (the dlfleet_lock
+module, taken by playbooks/bootstrap.yml and given back by playbooks/unlock.yml); and the
+control machine's caches (root filesystems, lab images, wheelhouses), which several
+processes may want to fill at once (file_lock)."""
 
 from __future__ import annotations
 
@@ -75,3 +77,16 @@ def control_lock(
         yield
     finally:
         os.close(fd)  # closing releases the lock
+
+
+@contextlib.contextmanager
+def file_lock(path: Path) -> Iterator[None]:
+    """Hold an exclusive flock on path for the block, waiting for another process's: what
+    one process builds into a cache, the other then finds there instead of building again."""
+    path.parent.mkdir(parents=True, exist_ok=True)
+    fd = os.open(path, os.O_RDWR | os.O_CREAT, 0o600)
+    try:
+        fcntl.flock(fd, fcntl.LOCK_EX)
+        yield
+    finally:
+        os.close(fd)

@@ -3,6 +3,15 @@ environment every scenario runs in (lab images, base archives, the apt cache).""
 
 from __future__ import annotations
 
+import contextlib
+import time
+from collections.abc import Iterator
+from typing import Any
+
+import docker
+from rich.table import Table
+from rich.text import Text
+
 from . import paths
 from .errors import DlfleetError
 from .settings import Settings
@@ -53,8 +62,7 @@ def molecule_env(settings: Settings) -> dict[str, str]:
     lab = settings.lab()
     lab.services.apt_cache([])  # on loopback and the default bridge, where scenarios are
     bridge = engine.bridge_gateway(lab.client)
-    for recipe in RECIPES.values():
-        lab.images.ensure(recipe)
+    lab.images.ensure_all(RECIPES.values())
     base_ref, base_archive = lab.images.base_archive(RECIPES["bookworm"])
     # the gpu images' base (Ubuntu 24.04, Python 3.12), plain debootstrap, as the lab makes it
     ubuntu_ref, ubuntu_archive = lab.images.base_archive(RECIPES["noble"])
@@ -75,3 +83,80 @@ def molecule_env(settings: Settings) -> dict[str, str]:
         "DLFLEET_CONTROL_ADDR": bridge,
         "MOLECULE_GLOB": "molecule/*/molecule.yml",
     }
+
+
+# The end-to-end test's lab (tests/e2e reads it from here).
+E2E_LAB = "dlfleet-e2e"
+
+
+class Timings:
+    """How long each part of the suite took, shown as a table at the end (failed or not)."""
+
+    def __init__(self) -> None:
+        self.rows: list[tuple[str, float, str]] = []
+
+    @contextlib.contextmanager
+    def part(self, name: str) -> Iterator[None]:
+        started = time.monotonic()
+        try:
+            yield
+        except BaseException:
+            self.rows.append((name, time.monotonic() - started, "failed"))
+            raise
+        self.rows.append((name, time.monotonic() - started, "ok"))
+
+    def add(self, name: str, seconds: float, outcome: str) -> None:
+        self.rows.append((name, seconds, outcome))
+
+    def table(self, total: float) -> Table:
+        table = Table(title="test suite: time per part", title_justify="left")
+        for column, justify in (("part", "left"), ("time", "right"), ("", "left")):
+            table.add_column(column, justify=justify)
+        for name, seconds, outcome in self.rows:
+            table.add_row(Text(name), f"{seconds / 60:.1f} min", outcome)
+        table.add_row(Text("whole suite (wall clock)"), f"{total / 60:.1f} min", "")
+        return table
+
+
+@contextlib.contextmanager
+def apt_cache_held(client: Any) -> Iterator[None]:
+    """Declare the shared apt cache in use for the block (a labelled container that does
+    nothing), so a lab torn down meanwhile (the end-to-end test's) leaves it running for the
+    Molecule scenarios that come next."""
+    from .lab.services import APT_CACHE
+
+    name = "dlfleet-suite-apt-cache-user"
+    with contextlib.suppress(docker.errors.NotFound):
+        client.containers.get(name).remove(force=True)
+    image = client.containers.get(APT_CACHE).image
+    client.containers.run(
+        image,
+        ["sleep", "infinity"],
+        name=name,
+        labels={"owner": "molecule", "io.dlfleet.suite": "apt-cache-user"},
+        detach=True,
+        network_mode="none",
+        cap_drop=["ALL"],
+        user="65534:65534",
+    )
+    try:
+        yield
+    finally:
+        with contextlib.suppress(docker.errors.NotFound):
+            client.containers.get(name).remove(force=True)
+
+
+def wait_for_lab(services: Any, lab: str, proc: Any, timeout_s: float = 900) -> bool:
+    """Wait until lab's network is served by the shared apt cache (its lab.up is past the
+    step that makes the cache container again), or the process running it has ended.
+    services: a lab's Services (dlfleet.lab.services)."""
+    from . import engine
+    from .lab.services import APT_CACHE
+
+    deadline = time.monotonic() + timeout_s
+    while time.monotonic() < deadline and proc.poll() is None:
+        for net in services.client.networks.list(filters={"label": [f"io.dlfleet.lab={lab}"]}):
+            if engine.network_gateway(net) in services.published(APT_CACHE):
+                return True
+        time.sleep(2)
+    return False

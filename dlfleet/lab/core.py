@@ -108,13 +108,14 @@ class Lab:
         gateway = self.gateway()  # makes the lab's network
         if apt_cache:
             self.services.apt_cache([gateway])
-        refs = {}
-        for name, _, _ in wanted:
-            started = time.monotonic()
-            cached = images.exists(RECIPES[name])
-            refs[name] = images.ensure(RECIPES[name])
-            how = "cached" if cached else "built"
-            self.say(f"image {refs[name]} {how} ({time.monotonic() - started:.1f}s)")
+        started = time.monotonic()
+        names = list(dict.fromkeys(name for name, _, _ in wanted))
+        cached = {name for name in names if images.exists(RECIPES[name])}
+        refs = images.ensure_all(RECIPES[name] for name in names)
+        for name in names:
+            how = "cached" if name in cached else "built"
+            self.say(f"image {refs[name]} {how}")
+        self.say(f"images ready in {time.monotonic() - started:.1f}s")
         pubkey = self.ensure_key().with_suffix(".pub").read_bytes()
         for name, count, with_gpu in wanted:
             for i in range(1, count + 1):

@@ -10,13 +10,14 @@ import subprocess
 import tempfile
 import time
 import urllib.request
-from collections.abc import Callable
+from collections.abc import Callable, Iterable
+from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 
 import docker
 from docker.errors import APIError, ImageNotFound
 
-from .. import engine, paths
+from .. import engine, locks, paths
 from ..errors import DlfleetError
 from .names import APT_CACHE_PORT, IMAGE_REPO, LABEL
 from .recipes import DEBIAN_KEYRING, RECIPE_DIR, UBUNTU_KEYRING_DEB, Recipe
@@ -36,8 +37,27 @@ class Images:
         except ImageNotFound:
             return False
 
+    def ensure_all(self, recipes: Iterable[Recipe]) -> dict[str, str]:
+        """Every recipe's image, by OS name. The missing root filesystems are made side by
+        side (a debootstrap mostly waits on downloads), then each image is finished in turn."""
+        recipes = list(recipes)
+        missing = [r for r in recipes if not self.exists(r)]
+        if len(missing) > 1:
+            engine.ensure_packages({"debootstrap": "debootstrap"}, self.say)
+            proxy = self._apt_proxy_for_control()
+            for recipe in missing:  # keyrings once, before the threads
+                self._keyring(recipe)
+            with ThreadPoolExecutor(max_workers=len(missing)) as pool:
+                list(pool.map(lambda r: self._debootstrap(r, proxy), missing))
+        return {r.name: self.ensure(r) for r in recipes}
+
     def ensure(self, recipe: Recipe) -> str:
-        """Build ``dlfleet-lab/<os>:<recipe digest>`` unless it exists; tag it ``latest``."""
+        """Build ``dlfleet-lab/<os>:<recipe digest>`` unless it exists; tag it ``latest``.
+        Another process building the same image is waited for, not repeated."""
+        with locks.file_lock(paths.cache_dir() / "locks" / f"image-{recipe.name}.lock"):
+            return self._ensure(recipe)
+
+    def _ensure(self, recipe: Recipe) -> str:
         if self.exists(recipe):
             self.client.images.get(recipe.image).tag(f"{IMAGE_REPO}/{recipe.name}", "latest")
             return recipe.image
@@ -98,8 +118,12 @@ class Images:
         cache = paths.cache_dir() / "rootfs"
         cache.mkdir(parents=True, exist_ok=True)
         tar = cache / f"{recipe.name}-{recipe.rootfs_digest()}.tar"
-        if tar.is_file():
-            return tar
+        with locks.file_lock(paths.cache_dir() / "locks" / f"rootfs-{recipe.name}.lock"):
+            if tar.is_file():
+                return tar
+            return self._make_rootfs(recipe, proxy, cache, tar)
+
+    def _make_rootfs(self, recipe: Recipe, proxy: str | None, cache: Path, tar: Path) -> Path:
         keyring = self._keyring(recipe)
         with tempfile.TemporaryDirectory(dir=cache) as tmp:
             root = Path(tmp, "root")

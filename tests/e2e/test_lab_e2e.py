@@ -20,11 +20,12 @@ from dlfleet import app, engine, report, views
 from dlfleet.lab import LABEL
 from dlfleet.runner import load_last_summary
 from dlfleet.settings import Settings
+from dlfleet.testsuite import E2E_LAB
 from tests.labprobe import assert_jupyter_needs_its_token
 
 pytestmark = pytest.mark.e2e
 
-LAB = "dlfleet-e2e"
+LAB = E2E_LAB
 DOWN = "bookworm-1"  # the host that is stopped during the first run
 GPU = "jammy-gpu-1"  # the simulated GPU host
 
