@@ -7,6 +7,7 @@ Defaults live in invoke.yaml under the `dlfleet` key (INVOKE_DLFLEET_* variables
 from __future__ import annotations
 
 import os
+import time
 
 from invoke import Collection, task
 
@@ -149,13 +150,26 @@ def lab_start(c, host):
 def demo(c, hosts=None, registry=False):
     """The main job on the built-in default: lab up, full provisioning, report, Jupyter URLs."""
     settings = _settings(c)
+    phases: list[tuple[str, float]] = []
+    mark = time.monotonic()
+
+    def done(phase: str) -> None:
+        nonlocal mark
+        phases.append((phase, time.monotonic() - mark))
+        mark = time.monotonic()
+
     lab = settings.lab_up(hosts, registry=registry or None)
     app.console.print(views.lab_status_table(lab))
+    done("lab up")
     result = app.provision(settings, inventory=str(lab.inventory_path))
+    done("provisioning")
     _show_report(settings, inventory=str(lab.inventory_path))
+    done("report")
     urls = app.query(settings, "playbooks/containers_url.yml", inventory=str(lab.inventory_path))
     for line in views.container_urls(urls):
         print(line)
+    done("URLs")
+    app.say(views.phases_line("demo", phases))
     _exit_for(result)
 
 

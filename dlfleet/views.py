@@ -146,3 +146,14 @@ def images_table(result: RunResult) -> Table:
     for host in result.failed_hosts:
         table.add_row(*_failed(host, 4))
     return table
+
+
+def phases_line(what: str, phases: list[tuple[str, float]]) -> str:
+    """One line saying where the time of a command went: 'demo took 4m51s: lab up 1m40s, ...'."""
+
+    def fmt(seconds: float) -> str:
+        minutes, rest = divmod(round(seconds), 60)
+        return f"{minutes}m{rest:02d}s" if minutes else f"{rest}s"
+
+    total = sum(seconds for _, seconds in phases)
+    return f"{what} took {fmt(total)}: " + ", ".join(f"{n} {fmt(s)}" for n, s in phases)
