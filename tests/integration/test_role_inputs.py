@@ -6,14 +6,11 @@ meet them.
 """
 
 import os
-import sys
-import textwrap
 
 import pytest
-import yaml
 
-from dlfleet.runner import RunRequest, run_playbook
 from tests.machine import debian_family, nvidia_gpus
+from tests.roleruns import local_inventory, run_role
 
 # the cases read this machine as a GPU-less Debian/Ubuntu host (the roles' own detection)
 pytestmark = [
@@ -30,40 +27,7 @@ pytestmark = [
 
 @pytest.fixture(scope="module")
 def inventory(tmp_path_factory):
-    path = tmp_path_factory.mktemp("inv") / "inventory.yml"
-    path.write_text(
-        yaml.safe_dump(
-            {
-                "all": {
-                    "hosts": {
-                        "control": {
-                            "ansible_connection": "local",
-                            "ansible_python_interpreter": sys.executable,
-                        }
-                    }
-                }
-            }
-        )
-    )
-    return path
-
-
-def run_role(tmp_path, inventory, role, role_vars):
-    book = tmp_path / "play.yml"
-    book.write_text(
-        textwrap.dedent(
-            f"""\
-            - hosts: all
-              gather_facts: false
-              roles:
-                - role: {role}
-                  vars: {yaml.safe_dump(role_vars, default_flow_style=True).strip()}
-            """
-        )
-    )
-    return run_playbook(
-        RunRequest(playbook=book, inventory=inventory, check=True), state=tmp_path / "state"
-    )
+    return local_inventory(tmp_path_factory.mktemp("inv") / "inventory.yml")
 
 
 CASES = [

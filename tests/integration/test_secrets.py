@@ -4,14 +4,11 @@ folder, whatever the input. The real role runs against this machine (local conne
 check mode) with its Docker engine."""
 
 import stat
-import sys
-import textwrap
 
 import pytest
-import yaml
 
-from dlfleet.runner import RunRequest, run_playbook
 from tests.machine import debian_family
+from tests.roleruns import local_inventory, run_role
 
 SECRET = "hf_dlfleetSECRET0123456789"  # noqa: S105 - the stand-in secret looked for
 
@@ -20,25 +17,9 @@ pytestmark = pytest.mark.skipif(
 )
 
 
-def run(tmp_path, docker_client, role_vars):
-    inventory = tmp_path / "inventory.yml"
-    control = {"ansible_connection": "local", "ansible_python_interpreter": sys.executable}
-    inventory.write_text(yaml.safe_dump({"all": {"hosts": {"control": control}}}))
-    book = tmp_path / "play.yml"
-    book.write_text(
-        textwrap.dedent(
-            f"""\
-            - hosts: all
-              gather_facts: false
-              roles:
-                - role: dl_containers
-                  vars: {yaml.safe_dump(role_vars, default_flow_style=True, width=1000).strip()}
-            """
-        )
-    )
-    state = tmp_path / "state"
-    result = run_playbook(RunRequest(playbook=book, inventory=inventory, check=True), state=state)
-    return result, state
+def run(tmp_path, role_vars):
+    inventory = local_inventory(tmp_path / "inventory.yml")
+    return run_role(tmp_path, inventory, "dl_containers", role_vars), tmp_path / "state"
 
 
 def leaks(state):
@@ -75,7 +56,7 @@ def image(docker_client):
     ],
 )  # fmt: skip
 def test_env_values_appear_nowhere(tmp_path, docker_client, image, role_vars, fails, capsys):
-    result, state = run(tmp_path, docker_client, {"dl_containers_image": image, **role_vars})
+    result, state = run(tmp_path, {"dl_containers_image": image, **role_vars})
     assert result.ok is not fails, result.failures
     if fails:  # it failed where expected, and said why without the value
         assert result.failures
