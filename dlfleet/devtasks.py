@@ -100,10 +100,20 @@ def _molecule_beside_e2e(c, timings: testsuite.Timings) -> None:
         env = testsuite.molecule_env(settings)
     lab = settings.lab()
     log = settings.state / "test-e2e.log"
+    toolchain_log = settings.state / "test-modern-toolchain.log"
     with testsuite.apt_cache_held(lab.client):
         started = time.monotonic()
         e2e = app.start_logged(
             [sys.executable, "-m", "pytest", "tests/e2e", "-q", "-m", "e2e"], log
+        )
+        # the 2.19 toolchain installs meanwhile (pip only), ready for the 2.19 line after
+        toolchain = app.start_logged(
+            [
+                sys.executable,
+                "-c",
+                "from dlfleet import collection; collection.modern_toolchain(print)",
+            ],
+            toolchain_log,
         )
         outcome = "failed"
         try:
@@ -118,6 +128,7 @@ def _molecule_beside_e2e(c, timings: testsuite.Timings) -> None:
                 outcome = "ok"
             finally:
                 timings.add("e2e (beside the scenarios)", time.monotonic() - started, outcome)
+                app.finish_logged(toolchain, toolchain_log)
 
 
 @task
