@@ -70,8 +70,8 @@ def provision(
         limit = _retry_limit(settings, limit, inv)
     if not quiet:  # provisioning runs: the fleet's rolling settings reach the play keywords
         extravars = {**_rolling_vars(settings, inv, serial, max_fail_percentage), **extravars}
-    run_id, holder = locks.run_identity(f"invoke provision {book.name}")
     if lock:
+        run_id, holder = locks.run_identity(f"invoke provision {book.name}")
         extravars = {"dlfleet_run_id": run_id, "dlfleet_run_holder": holder, **extravars}
     request = RunRequest(
         playbook=book,

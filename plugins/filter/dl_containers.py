@@ -534,7 +534,7 @@ def _folders(containers):
 ACTIVITY_PROBE = """
 import json, os
 own = ("jupyter-lab", "jupyter lab", "tensorboard", "/usr/bin/tini", "dlfleet-entrypoint",
-       "urllib.request.urlopen('http://127.0.0.1:8888/api'", "ACTIVITY_PROBE")
+       "urllib.request.urlopen('http://127.0.0.1:8888/api'", "dlfleet-activity-probe")
 seen = []
 for pid in os.listdir("/proc"):
     if not pid.isdigit() or int(pid) in (1, os.getpid()):
@@ -548,7 +548,7 @@ for pid in os.listdir("/proc"):
         continue
     seen.append(os.path.basename(argv[0].decode("utf-8", "replace")))
 print(json.dumps(sorted(seen)))
-""".replace("ACTIVITY_PROBE", "dlfleet-activity-probe")
+"""
 
 
 def activity(exec_results):
