@@ -90,47 +90,83 @@ def _scenario(role: str, scenario: str, env: dict[str, str]) -> None:
     app.run_checked(["molecule", "test", "-s", scenario], cwd=paths.ROLES / role, env=env)
 
 
-def _molecule_beside_e2e(c, timings: testsuite.Timings) -> None:
-    """Every Molecule scenario and, beside them (their hosts are apart), the end-to-end test.
-    The shared images and the apt cache are made first, once; the scenarios start when the
-    e2e lab is served by the apt cache, and each one makes sure the cache still runs."""
+# installs (or keeps) the 2.19 toolchain; pip only, so it can run beside anything
+_TOOLCHAIN = [
+    sys.executable,
+    "-c",
+    "from dlfleet import collection; collection.modern_toolchain(print)",
+]
+
+
+def _suite_lanes(c, timings: testsuite.Timings) -> None:
+    """Every Molecule scenario, then the 2.19 line's, one after another (their instances share
+    names); beside them, in the background, the end-to-end test and then the 2.19 site test
+    (their labs are apart from the instances). The shared images and the apt cache are made
+    first, once. A lab coming up changes what the apt cache publishes (the cache is started
+    again), so each lab starts only between two scenarios and the next scenario waits until
+    that lab is served: the cache never restarts under a scenario's apt."""
     settings = settings_of(c)
     pairs = _scenarios(None, None)
     with timings.part("lab images and apt cache (once, for all)"):
         env = testsuite.molecule_env(settings)
     lab = settings.lab()
-    log = settings.state / "test-e2e.log"
-    toolchain_log = settings.state / "test-modern-toolchain.log"
+    jobs = testsuite.Background(settings.state, timings)
     with testsuite.apt_cache_held(lab.client):
-        started = time.time()
-        e2e = app.start_logged(
-            [sys.executable, "-m", "pytest", "tests/e2e", "-q", "-m", "e2e"], log
-        )
-        # the 2.19 toolchain installs meanwhile (pip only), ready for the 2.19 line after
-        toolchain = app.start_logged(
-            [
-                sys.executable,
-                "-c",
-                "from dlfleet import collection; collection.modern_toolchain(print)",
-            ],
-            toolchain_log,
-        )
-        outcome = "failed"
         try:
-            testsuite.wait_for_lab(lab.services, testsuite.E2E_LAB, e2e)
+            e2e = jobs.start(
+                "e2e (beside the scenarios)",
+                [sys.executable, "-m", "pytest", "tests/e2e", "-q", "-m", "e2e"],
+            )
+            # the 2.19 toolchain installs meanwhile (pip only), ready for the 2.19 site test
+            toolchain = jobs.start("2.19 toolchain (beside)", _TOOLCHAIN)
+            testsuite.wait_for_lab(lab.services, testsuite.E2E_LAB, e2e.proc)
+            site = None
             for role, scenario in pairs:
+                if site is None and e2e.ended() and toolchain.ended():
+                    site = _start_modern_site(settings, jobs, toolchain)
                 lab.services.apt_cache([])  # made again if a lab network went meanwhile
                 with timings.part(f"molecule {role}/{scenario}"):
                     _scenario(role, scenario, env)
+            if site is None:
+                jobs.finish(e2e)  # its lab is down before the next one comes up
+                site = _start_modern_site(settings, jobs, toolchain)
+            with timings.part("ansible-core 2.19 scenarios"):
+                jobs.finish(toolchain)
+                _modern_scenarios(settings, collection.MODERN_VENV / "bin")
         finally:
-            try:
-                app.finish_logged(e2e, log)
-                outcome = "ok"
-            finally:
-                # it ended when it last wrote its log (the scenarios may have gone on)
-                ended = log.stat().st_mtime if log.exists() else time.time()
-                timings.add("e2e (beside the scenarios)", ended - started, outcome)
-                app.finish_logged(toolchain, toolchain_log)
+            jobs.finish_all()
+
+
+def _start_modern_site(
+    settings, jobs: testsuite.Background, toolchain: testsuite.Job
+) -> testsuite.Job:
+    """Start the 2.19 site test and wait until its lab is served by the apt cache."""
+    jobs.finish(toolchain)
+    bindir = collection.MODERN_VENV / "bin"
+    job = jobs.start(
+        "2.19 site test (beside)",
+        [str(bindir / "python"), "-m", "pytest", "tests/modern", "-q", "-m", "modern"],
+        env={"PATH": _modern_path(bindir)},
+    )
+    testsuite.wait_for_lab(settings.lab().services, testsuite.MODERN_LAB, job.proc)
+    return job
+
+
+def _modern_path(bindir) -> str:
+    return f"{bindir}{os.pathsep}{os.environ.get('PATH', '')}"
+
+
+def _modern_scenarios(settings, bindir) -> None:
+    """The 2.19 line's Molecule scenarios and the collection's AWX build context."""
+    collection.ee_context(app.say)
+    env = {**testsuite.molecule_env(settings), "PATH": _modern_path(bindir)}
+    for role, scenario, platform in collection.MODERN_SCENARIOS:
+        only = ["--platform-name", platform] if platform else []
+        app.run_checked(
+            [str(bindir / "molecule"), "test", "-s", scenario, *only],
+            cwd=paths.ROLES / role,
+            env=env,
+        )
 
 
 @task
@@ -153,28 +189,18 @@ def test_modern(c):
     """The ansible-core 2.19 line (installed into .venv-2.19): the collection's build context
     for AWX, chosen Molecule scenarios on non-xenial platforms and, beside them, the site
     twice on a noble GPU + bookworm lab and the built collection used from outside."""
-    collection.ee_context(app.say)
-    bindir = collection.modern_toolchain(app.say)
     settings = settings_of(c)
-    path = f"{bindir}{os.pathsep}{os.environ.get('PATH', '')}"
-    env = {**testsuite.molecule_env(settings), "PATH": path}
-    # the site's lab and the scenarios' instances are apart: they run side by side
-    log = settings.state / "test-modern-site.log"
-    site = app.start_logged(
-        [str(bindir / "python"), "-m", "pytest", "tests/modern", "-q", "-m", "modern"],
-        log,
-        env={"PATH": path},
-    )
+    timings = testsuite.Timings()
+    started = time.monotonic()
+    jobs = testsuite.Background(settings.state, timings)
+    toolchain = jobs.start("2.19 toolchain", _TOOLCHAIN)
     try:
-        for role, scenario, platform in collection.MODERN_SCENARIOS:
-            only = ["--platform-name", platform] if platform else []
-            app.run_checked(
-                [str(bindir / "molecule"), "test", "-s", scenario, *only],
-                cwd=paths.ROLES / role,
-                env=env,
-            )
+        _start_modern_site(settings, jobs, toolchain)
+        with timings.part("ansible-core 2.19 scenarios"):
+            _modern_scenarios(settings, collection.MODERN_VENV / "bin")
     finally:
-        app.finish_logged(site, log)
+        jobs.finish_all()
+        app.console.print(timings.table(time.monotonic() - started))
 
 
 @task
@@ -198,9 +224,7 @@ def test_all(c):
             test_unit(c)
         with timings.part("integration"):
             test_integration(c)
-        _molecule_beside_e2e(c, timings)
-        with timings.part("ansible-core 2.19 line"):
-            test_modern(c)
+        _suite_lanes(c, timings)
     finally:
         app.console.print(timings.table(time.monotonic() - started))
     app.say("all tests passed")

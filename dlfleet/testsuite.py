@@ -6,6 +6,7 @@ from __future__ import annotations
 import contextlib
 import time
 from collections.abc import Iterator
+from pathlib import Path
 from typing import Any
 
 import docker
@@ -85,8 +86,10 @@ def molecule_env(settings: Settings) -> dict[str, str]:
     }
 
 
-# The end-to-end test's lab (tests/e2e reads it from here).
+# The end-to-end test's lab and the 2.19 site test's (tests/e2e and tests/modern read them
+# from here).
 E2E_LAB = "dlfleet-e2e"
+MODERN_LAB = "dlfleet-modern"
 
 
 class Timings:
@@ -116,6 +119,68 @@ class Timings:
             table.add_row(Text(name), f"{seconds / 60:.1f} min", outcome)
         table.add_row(Text("whole suite (wall clock)"), f"{total / 60:.1f} min", "")
         return table
+
+
+class Job:
+    """A test tool running in the background, its output in a log file."""
+
+    def __init__(self, name: str, proc: Any, log: Path, started: float) -> None:
+        self.name, self.proc, self.log, self.started = name, proc, log, started
+        self.finished = False
+
+    def ended(self) -> bool:
+        return self.proc.poll() is not None
+
+    def seconds(self) -> float:
+        # it ended when it last wrote its log (what runs in the foreground may have gone on)
+        ended = self.log.stat().st_mtime if self.log.exists() else time.time()
+        return max(0.0, ended - self.started)
+
+
+class Background:
+    """Test tools run beside the foreground ones; each one's time goes into timings."""
+
+    def __init__(self, state: Path, timings: Timings) -> None:
+        self.state, self.timings = state, timings
+        self.jobs: list[Job] = []
+
+    def start(self, name: str, argv: list[str], env: dict[str, str] | None = None) -> Job:
+        from . import app
+
+        slug = "".join(ch if ch.isalnum() else "-" for ch in name.split(" (")[0]).strip("-")
+        log = self.state / f"test-{slug}.log"
+        job = Job(name, app.start_logged(argv, log, env=env), log, time.time())
+        self.jobs.append(job)
+        return job
+
+    def finish(self, job: Job) -> None:
+        """Wait for job and show its output; DlfleetError if it failed (once: the time is
+        recorded whatever the outcome)."""
+        from . import app
+
+        if job.finished:
+            if job.proc.returncode != 0:
+                raise DlfleetError(f"{job.name} failed: see {job.log}")
+            return
+        job.finished = True
+        outcome = "failed"
+        try:
+            app.finish_logged(job.proc, job.log)
+            outcome = "ok"
+        finally:
+            self.timings.add(job.name, job.seconds(), outcome)
+
+    def finish_all(self) -> None:
+        """Finish every job not finished yet (all of them, even after a failure); the first
+        failure is raised."""
+        failure: BaseException | None = None
+        for job in [j for j in self.jobs if not j.finished]:
+            try:
+                self.finish(job)
+            except Exception as exc:  # noqa: BLE001 - raised below, after the others
+                failure = failure or exc
+        if failure:
+            raise failure
 
 
 @contextlib.contextmanager

@@ -20,7 +20,7 @@ from pathlib import Path
 import pytest
 from ansible.release import __version__ as ansible_version
 
-from dlfleet import app, engine, paths, report, views
+from dlfleet import app, engine, paths, report, testsuite, views
 from dlfleet.runner import load_last_summary
 from dlfleet.settings import Settings
 from tests.labprobe import assert_jupyter_needs_its_token
@@ -33,7 +33,7 @@ pytestmark = [
     ),
 ]
 
-LAB = "dlfleet-modern"
+LAB = testsuite.MODERN_LAB
 BIN = Path(sys.executable).parent
 CONSUMER_PLAYBOOK = """\
 - hosts: all
