@@ -40,7 +40,19 @@ def _cell(value: Any) -> str:
 def render(role: Path) -> str:
     points = entry_points(role)
     if "main" in points:
-        return "\n".join([BEGIN, _table(points["main"]), END])
+        others = [
+            f"- `tasks_from: {name}`: {point.get('short_description', '')} "
+            + (
+                "Reads " + ", ".join(f"`{o}`" for o in point["options"]) + " (as above)."
+                if point.get("options")
+                else "Reads no variables."
+            )
+            for name, point in points.items()
+            if name != "main"
+        ]
+        if others:
+            others = ["", "Entry points other roles include:", "", *others]
+        return "\n".join([BEGIN, _table(points["main"]), *others, END])
     tables = [
         f"`tasks_from: {name}` - {point.get('short_description', '')}\n\n{_table(point)}"
         for name, point in points.items()

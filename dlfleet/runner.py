@@ -109,6 +109,8 @@ class RunResult:
     hosts: dict[str, dict[str, int]]
     failures: list[Failure]
     data: dict[str, Any] = field(default_factory=dict)
+    # {host: {module: how many tasks ran it}} (ok or failed; skipped ones did not run)
+    actions: dict[str, dict[str, int]] = field(default_factory=dict)
 
     @property
     def failed_hosts(self) -> list[str]:
@@ -143,6 +145,7 @@ class RunResult:
             "hosts": self.hosts,
             "failed_hosts": self.failed_hosts,
             "failures": [f.__dict__ for f in self.failures],
+            "actions": self.actions,
             "artifacts": str(self.run_dir),
         }
 
@@ -155,10 +158,14 @@ class EventCollector:
         self.failures: list[Failure] = []
         self.stats_seen = False
         self.data: dict[str, Any] = {}  # what plays published with set_stats
+        self.actions: dict[str, dict[str, int]] = {}
 
     def __call__(self, event: Mapping[str, Any]) -> None:
         name = event.get("event")
         data = event.get("event_data") or {}
+        if name in ("runner_on_ok", "runner_on_failed") and data.get("task_action"):
+            ran = self.actions.setdefault(str(data.get("host", "?")), {})
+            ran[data["task_action"]] = ran.get(data["task_action"], 0) + 1
         if name == "runner_on_failed" and not data.get("ignore_errors"):
             self.failures.append(failure_from_event(data))
         elif name == "runner_on_unreachable":
@@ -300,6 +307,7 @@ def run_playbook(
         hosts=collector.hosts,
         failures=collector.failures,
         data=collector.data,
+        actions=collector.actions,
     )
     if keep:
         summary = json.dumps(result.summary(), indent=2, sort_keys=True)

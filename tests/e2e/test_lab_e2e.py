@@ -89,6 +89,10 @@ def test_second_run_changes_nothing(settings, hosts):
     again = app.provision(settings)
     assert again.ok, again.failures
     assert {h: s["changed"] for h, s in again.hosts.items()} == {h.name: 0 for h in hosts}
+    # the driver, toolkit, image and workspace roles all plan with GPU facts: each host is
+    # detected once per run (nvidia_driver's detect), never from an earlier run's cache
+    detected = {h: ran.get("dlfleet.fleet.nvidia_gpu_facts", 0) for h, ran in again.actions.items()}
+    assert detected == {h.name: 1 for h in hosts}
 
 
 def test_engine_image_and_workspaces_everywhere(settings, hosts):

@@ -71,8 +71,11 @@ def test_real_run_counts_per_host_and_writes_summary(tmp_path, inventory):
         assert result.hosts[host]["skipped"] == 1
         assert result.hosts[host]["failed"] == 0
         assert Path(f"{target}-{host}").read_text() == "hello"
+    # the modules each host ran (the skipped task ran nothing)
+    assert result.actions == {h: {"ansible.builtin.copy": 1} for h in ("alpha", "beta")}
     summary = json.loads((result.run_dir / "summary.json").read_text())
     assert summary["hosts"] == result.hosts
+    assert summary["actions"] == result.actions
     assert summary["failed_hosts"] == [] and summary["ok"] is True
     assert load_last_summary(state) == summary
     # the run's artifacts (job events) are kept under the run folder

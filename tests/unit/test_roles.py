@@ -40,3 +40,51 @@ def test_readme_documents_the_spec(role):
     readme = role / "README.md"
     assert readme.is_file(), f"{role.name} has no README.md"
     assert roledoc.render(role) in readme.read_text(), "README is stale: run `invoke docs`"
+
+
+INCLUDE_KEYS = {
+    f"{prefix}{action}"
+    for prefix in ("", "ansible.builtin.")
+    for action in ("include_role", "import_role")
+}
+
+
+def _role_includes(node, found):
+    """(role, tasks_from) of every include_role/import_role found in a YAML tree."""
+    if isinstance(node, dict):
+        for key, value in node.items():
+            if key in INCLUDE_KEYS and isinstance(value, dict) and value.get("tasks_from"):
+                found.append((str(value["name"]).rsplit(".", 1)[-1], value["tasks_from"]))
+            else:
+                _role_includes(value, found)
+    elif isinstance(node, list):
+        for item in node:
+            _role_includes(item, found)
+    return found
+
+
+def _yaml_files():
+    roots = [paths.ROLES, paths.PLAYBOOKS]
+    return sorted(f for root in roots for f in root.rglob("*.yml") if "/meta/" not in str(f))
+
+
+def test_includes_found_are_real():
+    # the scanner itself: it sees the entry points the roles are known to call
+    found = set()
+    for path in _yaml_files():
+        found.update(_role_includes(yaml.safe_load(path.read_text()), []))
+    assert {("nvidia_driver", "detect"), ("dl_image", "name"), ("docker", "contribute")} <= found
+
+
+@pytest.mark.parametrize("path", _yaml_files(), ids=lambda p: str(p.relative_to(paths.ROOT)))
+def test_every_included_entry_point_is_declared(path):
+    """A role's tasks_from entry points are its contract with other roles and playbooks: each
+    one included anywhere (roles, playbooks, Molecule scenarios) is declared in that role's
+    argument specs, so Ansible checks its inputs and the README documents it."""
+    for role, entry in _role_includes(yaml.safe_load(path.read_text()), []):
+        declared = roledoc.entry_points(paths.ROLES / role)
+        assert entry in declared, (
+            f"{path.relative_to(paths.ROOT)} includes {role}:{entry}, which "
+            f"roles/{role}/meta/argument_specs.yml does not declare (declared: {sorted(declared)})"
+        )
+        assert (paths.ROLES / role / "tasks" / f"{entry}.yml").is_file()
