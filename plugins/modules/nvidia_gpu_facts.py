@@ -25,6 +25,15 @@ options:
 author: dlfleet
 """
 
+EXAMPLES = r"""
+- name: Find NVIDIA GPUs and the loaded driver
+  dlfleet.fleet.nvidia_gpu_facts:
+
+- name: Say what was found
+  ansible.builtin.debug:
+    msg: "{{ nvidia_driver_gpu_count }} GPU(s), driver {{ nvidia_driver_loaded_version or '-' }}"
+"""
+
 RETURN = r"""
 ansible_facts:
   description: nvidia_driver_gpus, nvidia_driver_gpu_count, nvidia_driver_loaded_version,
