@@ -56,10 +56,12 @@ def provision(
     serial: str | None = None,
     max_fail_percentage: str | None = None,
     lock: bool = True,
+    rolling: bool = True,
 ) -> RunResult:
     """Run a playbook on the fleet. ``lock``: one such run at a time per fleet (the control
     machine's lock) and per host (the playbooks' host lock, given back here when the run ended
-    before the site's last play could)."""
+    before the site's last play could). ``rolling``: the fleet's rolling settings (serial,
+    max_fail_percentage) reach the play keywords. ``quiet`` only hides the progress display."""
     book = Path(playbook or settings.playbook)
     book = book if book.is_absolute() else paths.ROOT / book
     if not book.is_file():
@@ -68,7 +70,7 @@ def provision(
     inv = resolve_inventory(settings, inventory)
     if retry_failed:
         limit = _retry_limit(settings, limit, inv)
-    if not quiet:  # provisioning runs: the fleet's rolling settings reach the play keywords
+    if rolling:
         extravars = {**_rolling_vars(settings, inv, serial, max_fail_percentage), **extravars}
     if lock:
         run_id, holder = locks.run_identity(f"invoke provision {book.name}")
@@ -122,7 +124,9 @@ def query(settings: Settings, playbook: str, **kwargs: Any) -> RunResult:
     """A read-only run (ps, urls, logs, images, report): no progress display, and nothing kept
     on disk, so tokens it reads stay out of artifacts and `last.json` keeps the last
     provisioning for --retry-failed."""
-    return provision(settings, playbook=playbook, quiet=True, keep=False, lock=False, **kwargs)
+    return provision(
+        settings, playbook=playbook, quiet=True, keep=False, lock=False, rolling=False, **kwargs
+    )
 
 
 def _rolling_vars(
