@@ -69,6 +69,13 @@ CASES = [
     ("nvidia_container_toolkit", {"nvidia_container_toolkit_version": "latest"}, "nvidia_container_toolkit_version must be empty or a version like 1.17.8"),
     ("nvidia_container_toolkit", {"nvidia_container_toolkit_mirror_url": "http://m/nvidia"}, "nvidia_container_toolkit_mirror_key"),
     ("nvidia_container_toolkit", {"nvidia_container_toolkit_default_runtime": True}, "nvidia_container_toolkit_default_runtime is set, but control has no NVIDIA GPU"),
+    # the hub: a certificate without its key, a key of another certificate, an authenticator
+    # that is not installed, a timeout that would stop servers mid-thought
+    ("dl_hub", {"dl_hub_tls_cert": "-----BEGIN CERTIFICATE-----\nMIIB\n-----END CERTIFICATE-----"}, "dl_hub_tls_cert and dl_hub_tls_key go together"),
+    ("dl_hub", {"dl_hub_authenticator_class": "oauthenticator.generic.GenericOAuthenticator"}, "dl_hub_authenticator_class oauthenticator.generic.GenericOAuthenticator is not installed"),
+    ("dl_hub", {"dl_hub_authenticator_class": "os.system"}, "dl_hub_authenticator_class os.system is not installed"),
+    ("dl_hub", {"dl_hub_idle_timeout": 30}, "dl_hub_idle_timeout must be at least 300 seconds"),
+    ("dl_hub", {"dl_hub_port": "https"}, "dl_hub_port"),
 ]  # fmt: skip
 
 
