@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import os
-import re
 import subprocess
 import sys
 from collections.abc import Mapping, Sequence
@@ -164,16 +163,26 @@ def _retry_limit(settings: Settings, limit: str | None, inv: Path | None = None)
     return ":".join(failed)
 
 
-CONTAINER_NAME = re.compile(r"^[a-zA-Z0-9][a-zA-Z0-9_.-]{0,62}$")
-
-
 def check_container_name(name: str) -> str:
-    """A Docker container name (what dl_containers accepts), nothing a shell would read."""
-    if not CONTAINER_NAME.match(name or ""):
+    """A Docker container name (what dl_containers accepts: its filter holds the rule),
+    nothing a shell would read."""
+    if not _dl_containers_filter().valid_name(name):
         raise DlfleetError(
-            f"{name!r} is not a container name: letters, digits, '_', '.' and '-' only"
+            f"{name!r} is not a container name: letters, digits, '_', '.' and '-' only, "
+            "at most 63 characters"
         )
     return name
+
+
+def _dl_containers_filter() -> Any:
+    import importlib.util
+
+    spec = importlib.util.spec_from_file_location(
+        "dlfleet_dl_containers_filter", paths.FILTERS / "dl_containers.py"
+    )
+    module = importlib.util.module_from_spec(spec)  # type: ignore[arg-type]
+    spec.loader.exec_module(module)  # type: ignore[union-attr]
+    return module
 
 
 def ssh_target(settings: Settings, inventory: str | None, host: str) -> list[str]:

@@ -634,9 +634,16 @@ def info(containers, bind_address, ssh):
     return out
 
 
+def valid_name(name):
+    """Whether name is a container name dl_containers accepts (Docker's rule, 63 characters at
+    most, never a path): the one definition, read by the playbooks and by dlfleet's CLI."""
+    return bool(NAME.match(str(name or "")))
+
+
 class FilterModule:
     def filters(self):
         return {
+            "dl_containers_valid_name": valid_name,
             "dl_containers_resolve": resolve,
             "dl_containers_owners": owners,
             "dl_containers_activity": activity,

@@ -218,3 +218,25 @@ def test_mitogen_strategy_runs_a_real_play(tmp_path):
     assert result.ok, result.failures
     assert (tmp_path / "made").read_text() == "x"
     assert result.hosts["control"]["changed"] == 1
+
+
+@pytest.mark.parametrize(
+    ("name", "passes"), [("dl-alice", True), ("x" * 64, False), ("a;id", False)]
+)
+def test_the_logs_playbook_checks_the_name_with_the_roles_rule(tmp_path, inventory, name, passes):
+    """playbooks/containers_logs.yml refuses what dl_containers would never name a container
+    (the filter's rule), before any command runs."""
+    from dlfleet import paths
+
+    result = run_playbook(
+        RunRequest(
+            playbook=paths.PLAYBOOKS / "containers_logs.yml",
+            inventory=inventory,
+            limit="alpha",
+            extravars={"dlfleet_container": name},
+        ),
+        state=tmp_path / "state",
+        keep=False,
+    )
+    refused = [f for f in result.failures if f.task == "Check the container name"]
+    assert bool(refused) is not passes, result.failures

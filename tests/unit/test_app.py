@@ -2,6 +2,7 @@
 
 import base64
 import os
+import re
 import shlex
 import subprocess
 import sys
@@ -318,11 +319,28 @@ def test_printed_tunnels_work_as_printed_and_do_not_collide():
     assert lines[3].endswith("me@b.example")
 
 
-@pytest.mark.parametrize("name", ["dl-alice; rm -rf /", "../etc", "$(id)", "", "-it"])
+@pytest.mark.parametrize("name", ["dl-alice; rm -rf /", "../etc", "$(id)", "", "-it", "x" * 64])
 def test_container_names_that_would_reach_a_shell_are_refused(name):
     with pytest.raises(DlfleetError, match="is not a container name"):
         app.check_container_name(name)
     assert app.check_container_name("dl-alice") == "dl-alice"
+    assert app.check_container_name("x" * 63) == "x" * 63
+
+
+def test_the_container_name_rule_has_one_home():
+    """The rule lives in the dl_containers filter; the CLI and the playbooks call it."""
+    rule = re.compile(r"\[a-zA-Z0-9\]\[a-zA-Z0-9_.-\]|\[A-Za-z0-9\]\[A-Za-z0-9_.-\]")
+    homes = [
+        str(path.relative_to(paths.ROOT))
+        for folder in ("dlfleet", "plugins", "playbooks", "roles", "tasks.py")
+        for path in (
+            [paths.ROOT / folder] if folder.endswith(".py") else (paths.ROOT / folder).rglob("*")
+        )
+        if path.is_file()
+        and path.suffix in (".py", ".yml", ".j2")
+        and rule.search(path.read_text())
+    ]
+    assert homes == ["plugins/filter/dl_containers.py"]
 
 
 def test_defaults_live_in_invoke_yaml_only():
