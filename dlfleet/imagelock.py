@@ -23,14 +23,25 @@ from . import locks, paths
 from .errors import DlfleetError
 
 ROLE_FILES = paths.ROLES / "dl_image" / "files"
+
+
+def image_kinds() -> dict[str, dict]:
+    """flavour -> the role's data for it (base, python, wheels): the cpu profile and one
+    flavour per CUDA line, read from roles/dl_image/vars/main.yml, their one home."""
+    import yaml
+
+    data = yaml.safe_load((paths.ROLES / "dl_image" / "vars" / "main.yml").read_text())
+    kinds = [p for p in data["__dl_image_profiles"].values() if p.get("flavour")]
+    kinds += list(data["__dl_image_cuda_lines"].values())
+    return {k["flavour"]: k for k in kinds}
+
+
+# uv's extra arguments per flavour (the cpu image's base layer has a local wheel folder)
+_UV_EXTRA = {"cpu": ["--find-links", "/opt/wheels"]}
+# flavour: (python version of the image, platform of its wheels, extra uv arguments)
 FLAVOURS = {
-    # flavour: (python version of the image, platform of its wheels, extra uv arguments)
-    "cpu": ("3.11", "x86_64-manylinux_2_28", ["--find-links", "/opt/wheels"]),
-    # one flavour per CUDA line: the line's base is Ubuntu 24.04 (3.12), 20.04 for CUDA 11 (3.8)
-    "gpu-cu13": ("3.12", "x86_64-manylinux_2_28", []),
-    "gpu-cu12": ("3.12", "x86_64-manylinux_2_28", []),
-    # Ubuntu 20.04's pip (20.0) knows manylinux2014 wheels, not manylinux_2_28
-    "gpu-cu11": ("3.8", "x86_64-manylinux_2_17", []),
+    flavour: (kind["python"], kind["wheels"], _UV_EXTRA.get(flavour, []))
+    for flavour, kind in image_kinds().items()
 }
 
 

@@ -128,7 +128,21 @@ IMAGE_BASES: dict[str, Recipe] = {
         sources=_ubuntu_sources("focal"),
     ),
 }
-LINE_BASES = {"13": RECIPES["noble"], "12": RECIPES["noble"], "11": IMAGE_BASES["focal"]}
+
+
+def _line_bases() -> dict[str, Recipe]:
+    """CUDA line -> the lab's root filesystem for the line's base (ubuntu:24.04 -> noble), from
+    the dl_image role's table of lines, their one home."""
+    import yaml
+
+    from .. import paths
+
+    data = yaml.safe_load((paths.ROLES / "dl_image" / "vars" / "main.yml").read_text())
+    by_image = {f"{r.distro}:{r.version}": r for r in (*RECIPES.values(), *IMAGE_BASES.values())}
+    return {line: by_image[spec["base"]] for line, spec in data["__dl_image_cuda_lines"].items()}
+
+
+LINE_BASES = _line_bases()
 
 
 def parse_hosts_spec(spec: str) -> list[tuple[str, int, bool]]:

@@ -1,6 +1,7 @@
 """The image's data: lock layers agree within a flavour; build arguments that would leak."""
 
 import importlib.util
+from pathlib import Path
 
 from dlfleet import imagelock, paths
 
@@ -33,3 +34,26 @@ def test_build_args_with_credentials_are_named():
         }
     )
     assert leaky == ["AWS_SECRET_ACCESS_KEY", "HF_TOKEN", "PIP_FIND_LINKS", "PIP_INDEX_URL"]
+
+
+def test_each_lines_base_and_python_have_one_home():
+    """The dl_image role's table of lines is the one home of each flavour's base, Python and
+    wheel platform: the lock tool and the lab read it, and hold no copy of their own."""
+    import re
+
+    import yaml
+
+    from dlfleet.lab import recipes
+
+    data = yaml.safe_load((paths.ROLES / "dl_image" / "vars" / "main.yml").read_text())
+    lines = data["__dl_image_cuda_lines"]
+    assert {f: kind[0] for f, kind in imagelock.FLAVOURS.items()} == {
+        "cpu": data["__dl_image_profiles"]["cpu"]["python"],
+        **{spec["flavour"]: spec["python"] for spec in lines.values()},
+    }
+    assert {line: f"{r.distro}:{r.version}" for line, r in recipes.LINE_BASES.items()} == {
+        line: spec["base"] for line, spec in lines.items()
+    }
+    for module in (imagelock, recipes):
+        source = Path(module.__file__).read_text()
+        assert not re.search(r'"3\.\d+"|manylinux_2_\d+"', source), module.__name__
