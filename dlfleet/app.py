@@ -9,6 +9,8 @@ from collections.abc import Mapping, Sequence
 from pathlib import Path
 from typing import Any
 
+from rich.text import Text
+
 from . import locks, paths
 from .display import RichDisplay
 from .errors import DlfleetError
@@ -227,13 +229,23 @@ def run_checked(
         raise DlfleetError(f"{argv[0]} {' '.join(argv[1:3])} failed (exit {proc.returncode})")
 
 
-def start_logged(argv: Sequence[str], log: Path, env: Mapping[str, str] | None = None) -> Any:
+def start_logged(
+    argv: Sequence[str],
+    log: Path,
+    env: Mapping[str, str] | None = None,
+    cwd: Path | None = None,
+) -> Any:
     """Start a test tool in the background, its output going to log (finish_logged waits)."""
-    console.print(f"[bold]$ {' '.join(argv)}[/]  (in the background, output in {log})")
+    where = f" in {cwd}" if cwd else ""
+    console.print(Text(f"$ {' '.join(argv)}{where}  (in the background, output in {log})"))
     log.parent.mkdir(parents=True, exist_ok=True)
     with open(log, "wb") as out:
         return subprocess.Popen(  # noqa: S603 - the suite's own tools
-            list(argv), cwd=paths.ROOT, env=_tool_env(env), stdout=out, stderr=subprocess.STDOUT
+            list(argv),
+            cwd=cwd or paths.ROOT,
+            env=_tool_env(env),
+            stdout=out,
+            stderr=subprocess.STDOUT,
         )
 
 

@@ -100,17 +100,31 @@ _TOOLCHAIN = [
 
 def _suite_lanes(c, timings: testsuite.Timings) -> None:
     """Every Molecule scenario, then the 2.19 line's, one after another (their instances share
-    names); beside them, in the background, the end-to-end test and then the 2.19 site test
-    (their labs are apart from the instances). The shared images and the apt cache are made
-    first, once. A lab coming up changes what the apt cache publishes (the cache is started
-    again), so each lab starts only between two scenarios and the next scenario waits until
-    that lab is served: the cache never restarts under a scenario's apt."""
+    names); beside them, in the background, the end-to-end test, then the 2.19 site test (their
+    labs are apart from the instances), then the scenarios whose instances no other scenario
+    uses (testsuite.BESIDE_SCENARIOS). The shared images and the apt cache are made first,
+    once. A lab coming up changes what the apt cache publishes (the cache is started again), so
+    each lab starts only between two scenarios and the next scenario waits until that lab is
+    served: the cache never restarts under a scenario's apt."""
     settings = settings_of(c)
-    pairs = _scenarios(None, None)
+    everything = _scenarios(None, None)
+    pairs = [p for p in everything if p not in testsuite.BESIDE_SCENARIOS]
+    beside = [p for p in everything if p in testsuite.BESIDE_SCENARIOS]
     with timings.part("lab images and apt cache (once, for all)"):
         env = testsuite.molecule_env(settings)
     lab = settings.lab()
     jobs = testsuite.Background(settings.state, timings)
+
+    def start_beside() -> None:
+        for role, scenario in beside:
+            jobs.start(
+                f"molecule {role}/{scenario} (beside)",
+                ["molecule", "test", "-s", scenario],
+                env=env,
+                cwd=paths.ROLES / role,
+            )
+        beside.clear()
+
     with testsuite.apt_cache_held(lab.client):
         try:
             e2e = jobs.start(
@@ -124,12 +138,15 @@ def _suite_lanes(c, timings: testsuite.Timings) -> None:
             for role, scenario in pairs:
                 if site is None and e2e.ended() and toolchain.ended():
                     site = _start_modern_site(settings, jobs, toolchain)
+                elif site is not None and site.ended():
+                    start_beside()
                 lab.services.apt_cache([])  # made again if a lab network went meanwhile
                 with timings.part(f"molecule {role}/{scenario}"):
                     _scenario(role, scenario, env)
             if site is None:
                 jobs.finish(e2e)  # its lab is down before the next one comes up
                 site = _start_modern_site(settings, jobs, toolchain)
+            start_beside()  # their instances are apart from the 2.19 scenarios' too
             with timings.part("ansible-core 2.19 scenarios"):
                 jobs.finish(toolchain)
                 _modern_scenarios(settings, collection.MODERN_VENV / "bin")

@@ -34,6 +34,19 @@ def site_role_order() -> list[str]:
 
 # Scenarios that need real hardware: run only when asked for by name.
 HARDWARE_SCENARIOS = {"gpu"}
+# Scenarios whose instances and ports no other scenario uses (a test checks it): the suite
+# runs them beside the others, after the background lane's labs.
+BESIDE_SCENARIOS = {("dl_hub", "default")}
+
+
+def scenario_config(role: str, scenario: str) -> dict[str, Any]:
+    """A scenario's molecule.yml, its platforms filled from the shared configuration when it
+    names none (as Molecule does)."""
+    import yaml
+
+    shared = yaml.safe_load((paths.ROOT / ".config" / "molecule" / "config.yml").read_text())
+    own = yaml.safe_load((paths.ROLES / role / "molecule" / scenario / "molecule.yml").read_text())
+    return {**own, "platforms": own.get("platforms") or shared["platforms"]}
 
 
 def molecule_scenarios(
@@ -144,12 +157,18 @@ class Background:
         self.state, self.timings = state, timings
         self.jobs: list[Job] = []
 
-    def start(self, name: str, argv: list[str], env: dict[str, str] | None = None) -> Job:
+    def start(
+        self,
+        name: str,
+        argv: list[str],
+        env: dict[str, str] | None = None,
+        cwd: Path | None = None,
+    ) -> Job:
         from . import app
 
         slug = "".join(ch if ch.isalnum() else "-" for ch in name.split(" (")[0]).strip("-")
         log = self.state / f"test-{slug}.log"
-        job = Job(name, app.start_logged(argv, log, env=env), log, time.time())
+        job = Job(name, app.start_logged(argv, log, env=env, cwd=cwd), log, time.time())
         self.jobs.append(job)
         return job
 

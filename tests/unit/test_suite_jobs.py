@@ -46,3 +46,26 @@ def test_a_failure_is_raised_after_the_others_ended(tmp_path):
     # asked again, a failed job still fails
     with pytest.raises(DlfleetError, match="broken failed"):
         jobs.finish(jobs.jobs[0])
+
+
+def _ports(config):
+    """The fixed ports a scenario's inventory names (its file servers, registries)."""
+    import re
+
+    text = str(config.get("provisioner", {}).get("inventory", {}))
+    return set(re.findall(r"'__\w*port': (\d+)", text))
+
+
+def test_scenarios_run_beside_the_others_share_no_instance_name_or_port():
+    everything = testsuite.molecule_scenarios()
+    assert set(everything) >= testsuite.BESIDE_SCENARIOS
+    for pair in testsuite.BESIDE_SCENARIOS:
+        mine = testsuite.scenario_config(*pair)
+        names = {p["name"] for p in mine["platforms"]}
+        for other in everything:
+            if other == pair:
+                continue
+            theirs = testsuite.scenario_config(*other)
+            assert not names & {p["name"] for p in theirs["platforms"]}, (pair, other)
+            assert not _ports(mine) & _ports(theirs), (pair, other)
+        assert _ports(mine), "the scenario's own port is read"
