@@ -94,7 +94,7 @@ def _scenario(role: str, scenario: str, env: dict[str, str]) -> None:
 _TOOLCHAIN = [
     sys.executable,
     "-c",
-    "from dlfleet import collection; collection.modern_toolchain(print)",
+    "from dlfleet import collection; print(collection.modern_toolchain(print))",
 ]
 
 
