@@ -14,7 +14,7 @@ from pathlib import Path
 
 from . import locks, paths
 from .errors import DlfleetError
-from .imagelock import _wheel_platforms
+from .imagelock import pip_download
 
 FILES = paths.ROLES / "dl_hub" / "files"
 LOCK = FILES / "hub.lock"
@@ -40,16 +40,8 @@ def wheelhouse(python: str, dest: Path) -> Path:
     if python not in PYTHONS:
         raise DlfleetError(f"the hub runs on Python {', '.join(PYTHONS)}, not {python}")
     dest.mkdir(parents=True, exist_ok=True)
-    argv = [
-        sys.executable, "-m", "pip", "download", "--quiet", "--no-deps", "--require-hashes",
-        "--only-binary", ":all:", "--python-version", python,
-        *[arg for tag in _wheel_platforms(PLATFORM) for arg in ("--platform", tag)],
-        "-r", str(LOCK), "-d", str(dest),
-    ]  # fmt: skip
     with locks.file_lock(dest / ".dlfleet-download.lock"):
-        proc = subprocess.run(argv, capture_output=True, text=True, check=False)
-    if proc.returncode != 0:
-        raise DlfleetError(f"pip download of the hub's wheels failed: {proc.stderr[-800:]}")
+        pip_download(LOCK, python, PLATFORM, dest)
     return dest
 
 

@@ -17,6 +17,7 @@ import shutil
 import subprocess
 import sys
 import tempfile
+from functools import cache
 from pathlib import Path
 
 from . import locks, paths
@@ -25,12 +26,18 @@ from .errors import DlfleetError
 ROLE_FILES = paths.ROLES / "dl_image" / "files"
 
 
-def image_kinds() -> dict[str, dict]:
-    """flavour -> the role's data for it (base, python, wheels): the cpu profile and one
-    flavour per CUDA line, read from roles/dl_image/vars/main.yml, their one home."""
+@cache
+def role_data() -> dict:
+    """roles/dl_image/vars/main.yml: the one home of the profiles and the CUDA lines."""
     import yaml
 
-    data = yaml.safe_load((paths.ROLES / "dl_image" / "vars" / "main.yml").read_text())
+    return yaml.safe_load((paths.ROLES / "dl_image" / "vars" / "main.yml").read_text())
+
+
+def image_kinds() -> dict[str, dict]:
+    """flavour -> the role's data for it (base, python, wheels): the cpu profile and one
+    flavour per CUDA line."""
+    data = role_data()
     kinds = [p for p in data["__dl_image_profiles"].values() if p.get("flavour")]
     kinds += list(data["__dl_image_cuda_lines"].values())
     return {k["flavour"]: k for k in kinds}
@@ -148,15 +155,23 @@ def wheelhouse(flavour: str, frameworks: list[str], dest: Path) -> Path:
 
 def _download(flavour: str, layers: list[str], python: str, platform: str, dest: Path) -> None:
     for layer in layers:
-        argv = [
-            sys.executable, "-m", "pip", "download", "--quiet", "--no-deps", "--require-hashes",
-            "--only-binary", ":all:", "--python-version", python,
-            *[arg for tag in _wheel_platforms(platform) for arg in ("--platform", tag)],
-            "-r", str(locks_dir(flavour) / f"{layer}.txt"), "-d", str(dest),
-        ]  # fmt: skip
-        proc = subprocess.run(argv, capture_output=True, text=True, check=False)
-        if proc.returncode != 0:
-            raise DlfleetError(f"pip download for {layer} failed: {proc.stderr.strip()[-800:]}")
+        pip_download(locks_dir(flavour) / f"{layer}.txt", python, platform, dest)
+
+
+def pip_download(requirements: Path, python: str, platform: str, dest: Path) -> None:
+    """The wheels of a hash-pinned requirements file for one Python and wheel platform, into
+    dest (every file checked against its hash; no source builds)."""
+    argv = [
+        sys.executable, "-m", "pip", "download", "--quiet", "--no-deps", "--require-hashes",
+        "--only-binary", ":all:", "--python-version", python,
+        *[arg for tag in _wheel_platforms(platform) for arg in ("--platform", tag)],
+        "-r", str(requirements), "-d", str(dest),
+    ]  # fmt: skip
+    proc = subprocess.run(argv, capture_output=True, text=True, check=False)
+    if proc.returncode != 0:
+        raise DlfleetError(
+            f"pip download of {requirements.name} failed: {proc.stderr.strip()[-800:]}"
+        )
 
 
 def main(argv: list[str] | None = None) -> None:

@@ -133,13 +133,11 @@ IMAGE_BASES: dict[str, Recipe] = {
 def _line_bases() -> dict[str, Recipe]:
     """CUDA line -> the lab's root filesystem for the line's base (ubuntu:24.04 -> noble), from
     the dl_image role's table of lines, their one home."""
-    import yaml
+    from ..imagelock import role_data
 
-    from .. import paths
-
-    data = yaml.safe_load((paths.ROLES / "dl_image" / "vars" / "main.yml").read_text())
     by_image = {f"{r.distro}:{r.version}": r for r in (*RECIPES.values(), *IMAGE_BASES.values())}
-    return {line: by_image[spec["base"]] for line, spec in data["__dl_image_cuda_lines"].items()}
+    lines = role_data()["__dl_image_cuda_lines"]
+    return {line: by_image[spec["base"]] for line, spec in lines.items()}
 
 
 LINE_BASES = _line_bases()

@@ -3,15 +3,11 @@ through the runner, this machine as the hub host, check mode): a key that is not
 certificate's, a port another program holds. The key and the authenticator's secrets appear
 nowhere dlfleet writes, whatever fails."""
 
-import datetime
 import socket
 
 import pytest
-from cryptography import x509
-from cryptography.hazmat.primitives import hashes, serialization
-from cryptography.hazmat.primitives.asymmetric import ec
-from cryptography.x509.oid import NameOID
 
+from dlfleet import registry
 from tests.machine import debian_family
 from tests.roleruns import local_inventory, run_role
 
@@ -21,26 +17,10 @@ pytestmark = pytest.mark.skipif(
 SECRET = "dlfleetHubSECRET0123456789"  # noqa: S105 - the stand-in secret looked for
 
 
-def pem_pair(name):
-    key = ec.generate_private_key(ec.SECP256R1())
-    subject = x509.Name([x509.NameAttribute(NameOID.COMMON_NAME, name)])
-    now = datetime.datetime.now(datetime.timezone.utc)
-    cert = (
-        x509.CertificateBuilder()
-        .subject_name(subject)
-        .issuer_name(subject)
-        .public_key(key.public_key())
-        .serial_number(x509.random_serial_number())
-        .not_valid_before(now)
-        .not_valid_after(now + datetime.timedelta(days=1))
-        .sign(key, hashes.SHA256())
-    )
-    key_pem = key.private_bytes(
-        serialization.Encoding.PEM,
-        serialization.PrivateFormat.PKCS8,
-        serialization.NoEncryption(),
-    )
-    return cert.public_bytes(serialization.Encoding.PEM).decode(), key_pem.decode()
+def pem_pair(folder):
+    """A certificate and its key, as PEM text: dlfleet's own CA maker, in a folder of its own."""
+    registry.ensure_ca(folder)
+    return (folder / "ca.crt").read_text(), (folder / "ca.key").read_text()
 
 
 def leaks(state, *secrets):
@@ -57,8 +37,8 @@ def run(tmp_path, role_vars):
 
 
 def test_a_key_that_is_not_the_certificates_is_refused_and_never_shown(tmp_path):
-    cert, _ = pem_pair("hub.example")
-    _, other_key = pem_pair("other.example")
+    cert, _ = pem_pair(tmp_path / "hub")
+    _, other_key = pem_pair(tmp_path / "other")
     result = run(
         tmp_path,
         {
@@ -76,7 +56,7 @@ def test_a_key_that_is_not_the_certificates_is_refused_and_never_shown(tmp_path)
 
 
 def test_a_matching_pair_passes_the_check(tmp_path):
-    cert, key = pem_pair("hub.example")
+    cert, key = pem_pair(tmp_path / "hub")
     result = run(tmp_path, {"dl_hub_tls_cert": cert, "dl_hub_tls_key": key, "dl_hub_port": 1})
     # check mode stops where the packages are not there yet; the pair itself is accepted
     messages = " | ".join(f.msg for f in result.failures)
