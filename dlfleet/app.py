@@ -168,23 +168,14 @@ def _retry_limit(settings: Settings, limit: str | None, inv: Path | None = None)
 def check_container_name(name: str) -> str:
     """A Docker container name (what dl_containers accepts: its filter holds the rule),
     nothing a shell would read."""
-    if not _dl_containers_filter().valid_name(name):
+    from . import plugins
+
+    if not plugins.filter_plugin("dl_containers").valid_name(name):
         raise DlfleetError(
             f"{name!r} is not a container name: letters, digits, '_', '.' and '-' only, "
             "at most 63 characters"
         )
     return name
-
-
-def _dl_containers_filter() -> Any:
-    import importlib.util
-
-    spec = importlib.util.spec_from_file_location(
-        "dlfleet_dl_containers_filter", paths.FILTERS / "dl_containers.py"
-    )
-    module = importlib.util.module_from_spec(spec)  # type: ignore[arg-type]
-    spec.loader.exec_module(module)  # type: ignore[union-attr]
-    return module
 
 
 def ssh_target(settings: Settings, inventory: str | None, host: str) -> list[str]:

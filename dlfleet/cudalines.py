@@ -8,28 +8,20 @@ tests and the roles cannot disagree.
 
 from __future__ import annotations
 
-import importlib.util
 import sys
 from functools import cache
 from types import ModuleType
 
 import yaml
 
-from . import paths
+from . import paths, plugins
 
 DRIVER = paths.ROLES / "nvidia_driver"
 
 
-def _load(name: str, path) -> ModuleType:
-    spec = importlib.util.spec_from_file_location(name, path)
-    module = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(module)
-    return module
-
-
 @cache
 def filters() -> ModuleType:
-    return _load("nvidia_driver_filters", paths.FILTERS / "nvidia_driver.py")
+    return plugins.filter_plugin("nvidia_driver")
 
 
 @cache
@@ -45,7 +37,7 @@ def detection() -> ModuleType:
             for name in ("ansible", "ansible.module_utils"):
                 sys.modules.setdefault(name, ModuleType(name))
             sys.modules["ansible.module_utils.basic"] = basic
-    return _load("nvidia_gpu_facts", paths.MODULES / "nvidia_gpu_facts.py")
+    return plugins.module("nvidia_gpu_facts")
 
 
 @cache

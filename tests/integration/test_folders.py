@@ -2,7 +2,6 @@
 of a path are refused, never followed; existing folders dlfleet did not make keep their
 owner; folders it makes are owned by descriptor. Needs root (chown)."""
 
-import importlib.util
 import json
 import os
 import subprocess
@@ -10,15 +9,11 @@ import sys
 
 import pytest
 
-from dlfleet import paths
+from dlfleet import paths, plugins
 
 pytestmark = pytest.mark.skipif(os.geteuid() != 0, reason="owning folders for users needs root")
 
-_spec = importlib.util.spec_from_file_location(
-    "dlfleet_folders", paths.ROOT / "plugins" / "modules" / "dlfleet_folders.py"
-)
-module = importlib.util.module_from_spec(_spec)
-_spec.loader.exec_module(module)
+module = plugins.module("dlfleet_folders")
 
 ALICE, MALLORY = 2901, 2902
 

@@ -1,22 +1,15 @@
 """Every filter and module of the collection documents itself the way ansible-doc reads it,
 and a filter's documented arguments are its real ones."""
 
-import importlib.util
 import inspect
 import json
 import subprocess
 
-from dlfleet import paths
+from dlfleet import paths, plugins
 
 
 def _filters():
-    out = {}
-    for path in sorted(paths.FILTERS.glob("*.py")):
-        spec = importlib.util.spec_from_file_location(f"doc_filter_{path.stem}", path)
-        module = importlib.util.module_from_spec(spec)
-        spec.loader.exec_module(module)
-        out.update(module.FilterModule().filters())
-    return out
+    return plugins.all_filters()
 
 
 def _doc(kind, names):

@@ -3,25 +3,18 @@ collection loads them, and every reference to them by fully-qualified name."""
 
 from __future__ import annotations
 
-import importlib.util
 import re
 
 import yaml
 from packaging.specifiers import SpecifierSet
 
-from dlfleet import collection, paths
+from dlfleet import collection, paths, plugins
 
 FQCN = "dlfleet.fleet."
 
 
 def _filters() -> set[str]:
-    names = set()
-    for path in paths.FILTERS.glob("*.py"):
-        spec = importlib.util.spec_from_file_location(f"filter_{path.stem}", path)
-        module = importlib.util.module_from_spec(spec)
-        spec.loader.exec_module(module)
-        names |= set(module.FilterModule().filters())
-    return names
+    return set(plugins.all_filters())
 
 
 def _ansible_files():

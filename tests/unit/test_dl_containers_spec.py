@@ -1,16 +1,10 @@
 """dl_containers' spec resolution: stable ports, GPU shares and every error before changes."""
 
-import importlib.util
-
 import pytest
 
-from dlfleet import paths
+from dlfleet import plugins
 
-_spec = importlib.util.spec_from_file_location(
-    "dl_containers_filter", paths.FILTERS / "dl_containers.py"
-)
-plugin = importlib.util.module_from_spec(_spec)
-_spec.loader.exec_module(plugin)
+plugin = plugins.filter_plugin("dl_containers")
 
 SETTINGS = {
     "jupyter_base_port": 8888,

@@ -1,17 +1,11 @@
 """Filters the roles share (roles/dlfleet_common): signing keys and GPU device requests."""
 
-import importlib.util
-
 import pytest
 from ansible.errors import AnsibleFilterError
 
-from dlfleet import paths
+from dlfleet import paths, plugins
 
-_spec = importlib.util.spec_from_file_location(
-    "dlfleet_common_filter", paths.FILTERS / "dlfleet_common.py"
-)
-plugin = importlib.util.module_from_spec(_spec)
-_spec.loader.exec_module(plugin)
+plugin = plugins.filter_plugin("dlfleet_common")
 
 ARMORED = (
     "-----BEGIN PGP PUBLIC KEY BLOCK-----\n\nmQINBF...\n=abcd\n-----END PGP PUBLIC KEY BLOCK-----\n"

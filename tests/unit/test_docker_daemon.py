@@ -1,15 +1,9 @@
 """daemon.json merge: dlfleet owns the values it wrote, wherever they are nested; the host's
 own values survive every run."""
 
-import importlib.util
+from dlfleet import plugins
 
-from dlfleet import paths
-
-_spec = importlib.util.spec_from_file_location(
-    "docker_daemon_filter", paths.FILTERS / "docker_daemon.py"
-)
-plugin = importlib.util.module_from_spec(_spec)
-_spec.loader.exec_module(plugin)
+plugin = plugins.filter_plugin("docker_daemon")
 merge = plugin.docker_daemon_merge
 
 DEFAULTS = {

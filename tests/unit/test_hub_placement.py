@@ -1,19 +1,11 @@
 """The hub's placement: which host and GPUs a new server gets, from the containers' labels
 on the hosts (the truth), never a GPU to two servers, and what is busy when nothing fits."""
 
-import importlib.util
-import sys
-
 import pytest
 
-from dlfleet import paths
+from dlfleet import plugins
 
-_spec = importlib.util.spec_from_file_location(
-    "dl_hub_placement", paths.ROOT / "plugins" / "plugin_utils" / "dl_hub_placement.py"
-)
-placement = importlib.util.module_from_spec(_spec)
-sys.modules[_spec.name] = placement  # dataclasses look their module up
-_spec.loader.exec_module(placement)
+placement = plugins.util("dl_hub_placement")
 
 Host, Profile, place, NoRoom = placement.Host, placement.Profile, placement.place, placement.NoRoom
 ONE = Profile("1gpu", "1 GPU", gpus=1)

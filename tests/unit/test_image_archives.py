@@ -1,13 +1,10 @@
 """dl_image's archive cache: an archive is used only when it arrived whole."""
 
 import hashlib
-import importlib.util
 
-from dlfleet import paths
+from dlfleet import plugins
 
-_spec = importlib.util.spec_from_file_location("dl_image_filter", paths.FILTERS / "dl_image.py")
-plugin = importlib.util.module_from_spec(_spec)
-_spec.loader.exec_module(plugin)
+plugin = plugins.filter_plugin("dl_image")
 
 
 def stat(path, item):

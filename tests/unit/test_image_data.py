@@ -1,9 +1,8 @@
 """The image's data: lock layers agree within a flavour; build arguments that would leak."""
 
-import importlib.util
 from pathlib import Path
 
-from dlfleet import imagelock, paths
+from dlfleet import imagelock, paths, plugins
 
 
 def test_every_lock_layer_of_a_flavour_agrees():
@@ -19,9 +18,7 @@ def test_every_lock_layer_of_a_flavour_agrees():
 
 def test_build_args_with_credentials_are_named():
 
-    spec = importlib.util.spec_from_file_location("dl_image_filter", paths.FILTERS / "dl_image.py")
-    plugin = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(plugin)
+    plugin = plugins.filter_plugin("dl_image")
     leaky = plugin.leaky_build_args(
         {
             "PIP_INDEX_URL": "https://ci:s3cret@pypi.corp.example/simple",
