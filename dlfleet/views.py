@@ -4,13 +4,13 @@ read-only playbooks publish (ps, url, images) and from the lab."""
 from __future__ import annotations
 
 import base64
-import shlex
 from collections.abc import Mapping
 from typing import Any
 
 from rich.table import Table
 from rich.text import Text
 
+from . import plugins
 from .lab import Lab
 from .runner import RunResult
 
@@ -116,17 +116,9 @@ def container_urls(result: RunResult) -> list[str]:
 
 
 def tunnel_command(ssh: Mapping[str, Any], host: str, *ports: tuple[int, Any]) -> str:
-    """The ssh command forwarding local ports to the host's loopback, as one shell line."""
-    argv = ["ssh", "-N"]
-    for local_port, remote_port in ports:
-        argv += ["-L", f"{local_port}:127.0.0.1:{remote_port}"]
-    if ssh.get("port"):
-        argv += ["-p", str(ssh["port"])]
-    if ssh.get("key"):
-        argv += ["-i", str(ssh["key"])]
-    argv += shlex.split(str(ssh.get("args") or ""))
-    argv.append(ssh.get("target") or host)
-    return shlex.join(argv)
+    """The ssh command forwarding local ports to the host's loopback, as one shell line
+    (dl_containers' filter builds it, for its dl_containers_info too)."""
+    return plugins.filter_plugin("dl_containers").tunnel_command(ssh, host, *ports)
 
 
 def images_table(result: RunResult) -> Table:

@@ -610,26 +610,35 @@ def _mapping(value):
     return value if isinstance(value, dict) else {}
 
 
+def tunnel_command(ssh, host, *ports):
+    """The ssh command forwarding local ports to a host's loopback, as one shell line. ssh:
+    the host's connection as the inventory gives it (target user@address, port, key, args);
+    ports: (local, remote) pairs. Read by dl_containers_info and by dlfleet's CLI."""
+    argv = ["ssh", "-N"]
+    for local_port, remote_port in ports:
+        argv += ["-L", f"{local_port}:127.0.0.1:{remote_port}"]
+    if ssh.get("port"):
+        argv += ["-p", str(ssh["port"])]
+    if ssh.get("key"):
+        argv += ["-i", str(ssh["key"])]
+    argv += shlex.split(str(ssh.get("args") or ""))
+    argv.append(ssh.get("target") or host)
+    return shlex.join(argv)
+
+
 def info(containers, bind_address, ssh):
     """dl_containers_info: per container its name, user, state, GPUs, Jupyter and TensorBoard
     addresses and the SSH tunnel to reach a loopback-bound Jupyter. ssh: the host's
     connection (user, host, and where the inventory sets them port, key, args)."""
-    target = f"{ssh.get('user') or 'root'}@{ssh['host']}"
+    conn = {**ssh, "target": f"{ssh.get('user') or 'root'}@{ssh['host']}"}
     out = []
     for c in containers or []:
         port = c["jupyter_port"]
-        tunnel = ["ssh", "-N", "-L", f"{port}:127.0.0.1:{port}"]
-        if ssh.get("port"):
-            tunnel += ["-p", str(ssh["port"])]
-        if ssh.get("key"):
-            tunnel += ["-i", shlex.quote(ssh["key"])]
-        if ssh.get("args"):
-            tunnel.append(ssh["args"])
         out.append({
             "name": c["name"], "user": c["user"], "state": c["state"], "gpus": c["gpus_label"],
             "jupyter": f"{bind_address}:{port}",
             "tensorboard": f"{bind_address}:{port}/proxy/6006/",
-            "tunnel": " ".join([*tunnel, target]),
+            "tunnel": tunnel_command(conn, ssh["host"], (port, port)),
         })  # fmt: skip
     return out
 
