@@ -74,3 +74,12 @@ def test_a_port_another_program_holds_is_refused(tmp_path):
     assert result.hosts["control"]["changed"] == 0
     messages = " | ".join(f.msg for f in result.failures)
     assert f"dl_hub_port {port} is already taken on control by python" in messages, messages
+
+
+def test_an_engine_that_is_not_a_host_of_the_inventory_is_refused(tmp_path):
+    result = run(tmp_path, {"dl_hub_engines": ["gpu-9"]})
+    assert not result.ok
+    assert result.hosts["control"]["changed"] == 0
+    messages = " | ".join(f.msg for f in result.failures)
+    expected = "dl_hub_engines names gpu-9: not a host of this inventory outside dlfleet_hub"
+    assert expected in messages, messages

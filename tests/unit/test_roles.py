@@ -88,3 +88,19 @@ def test_every_included_entry_point_is_declared(path):
             f"roles/{role}/meta/argument_specs.yml does not declare (declared: {sorted(declared)})"
         )
         assert (paths.ROLES / role / "tasks" / f"{entry}.yml").is_file()
+
+
+def test_the_hub_and_the_engines_compose_by_default():
+    """A hub declared in the inventory and nothing else set: the engines open their TLS API on
+    the port the hub dials, and the hub's client certificate comes from the engines' CA."""
+    docker = roledoc.defaults(paths.ROLES / "docker")
+    hub = roledoc.defaults(paths.ROLES / "dl_hub")
+    hub_vars = (paths.ROLES / "dl_hub" / "vars" / "main.yml").read_text()
+    docker_vars = (paths.ROLES / "docker" / "vars" / "main.yml").read_text()
+    assert hub["dl_hub_fleet_ca_dir"] == docker["docker_tls_ca_dir"]
+    assert docker["docker_tls_api"] == "auto" and hub["dl_hub_engines"] == []
+    # the hub dials docker_tls_api_port, its default where a host does not set it
+    assert f"docker_tls_api_port | default({docker['docker_tls_api_port']})" in hub_vars
+    # both sides mean the same hosts: every host outside the group dlfleet_hub
+    assert "difference(groups['dlfleet_hub'] | default([]))" in hub_vars
+    assert "inventory_hostname not in groups['dlfleet_hub'] | default([])" in docker_vars
