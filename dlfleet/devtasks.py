@@ -99,59 +99,72 @@ _TOOLCHAIN = [
 
 
 def _suite_lanes(c, timings: testsuite.Timings) -> None:
-    """Every Molecule scenario, then the 2.19 line's, one after another (their instances share
-    names); beside them, in the background, the end-to-end test, then the 2.19 site test (their
-    labs are apart from the instances), then the scenarios whose instances no other scenario
-    uses (testsuite.BESIDE_SCENARIOS). The shared images and the apt cache are made first,
-    once. A lab coming up changes what the apt cache publishes (the cache is started again), so
-    each lab starts only between two scenarios and the next scenario waits until that lab is
-    served: the cache never restarts under a scenario's apt."""
+    """Every Molecule scenario one after another (their instances share names), the image
+    scenarios first (testsuite.IMAGE_SCENARIOS). Beside them, in the
+    background: from the start, the scenarios whose instances no other scenario uses
+    (testsuite.BESIDE_SCENARIOS) and the 2.19 toolchain's install; once the images are on the
+    control machine, the end-to-end test, then the 2.19 site test, whose labs load those images
+    instead of building them again; once the last lab is up, the 2.19 line's scenarios (under
+    instance names and a port of their own). The shared images and the apt cache are made
+    first, once.
+    A lab coming up changes what the apt cache publishes (the cache is started again), so each
+    lab starts only between two scenarios with no scenario beside them, and the next scenario
+    waits until that lab is served: the cache never restarts under a scenario's apt."""
     settings = settings_of(c)
     everything = _scenarios(None, None)
-    pairs = [p for p in everything if p not in testsuite.BESIDE_SCENARIOS]
+    pairs = testsuite.suite_order([p for p in everything if p not in testsuite.BESIDE_SCENARIOS])
     beside = [p for p in everything if p in testsuite.BESIDE_SCENARIOS]
+    images = {p for p in testsuite.IMAGE_SCENARIOS if p in pairs}
     with timings.part("lab images and apt cache (once, for all)"):
         env = testsuite.molecule_env(settings)
     lab = settings.lab()
     jobs = testsuite.Background(settings.state, timings)
-
-    def start_beside() -> None:
-        for role, scenario in beside:
-            jobs.start(
-                f"molecule {role}/{scenario} (beside)",
-                ["molecule", "test", "-s", scenario],
-                env=env,
-                cwd=paths.ROLES / role,
-            )
-        beside.clear()
-
     with testsuite.apt_cache_held(lab.client):
         try:
-            e2e = jobs.start(
-                "e2e (beside the scenarios)",
-                [sys.executable, "-m", "pytest", "tests/e2e", "-q", "-m", "e2e"],
-            )
             # the 2.19 toolchain installs meanwhile (pip only), ready for the 2.19 site test
             toolchain = jobs.start("2.19 toolchain (beside)", _TOOLCHAIN)
-            testsuite.wait_for_lab(lab.services, testsuite.E2E_LAB, e2e.proc)
-            site = None
+            beside_jobs = [
+                jobs.start(
+                    f"molecule {role}/{scenario} (beside)",
+                    ["molecule", "test", "-s", scenario],
+                    env=env,
+                    cwd=paths.ROLES / role,
+                )
+                for role, scenario in beside
+            ]
+            e2e = site = None
+            done: set[tuple[str, str]] = set()
             for role, scenario in pairs:
-                if site is None and e2e.ended() and toolchain.ended():
+                if e2e is None and images <= done:
+                    e2e = _start_e2e(settings, jobs, beside_jobs)
+                elif site is None and e2e is not None and e2e.ended() and toolchain.ended():
                     site = _start_modern_site(settings, jobs, toolchain)
-                elif site is not None and site.ended():
-                    start_beside()
+                    _start_modern_scenarios(jobs, env)  # no lab comes up after this one
                 lab.services.apt_cache([])  # made again if a lab network went meanwhile
                 with timings.part(f"molecule {role}/{scenario}"):
                     _scenario(role, scenario, env)
+                done.add((role, scenario))
+            if e2e is None:
+                e2e = _start_e2e(settings, jobs, beside_jobs)
             if site is None:
                 jobs.finish(e2e)  # its lab is down before the next one comes up
                 site = _start_modern_site(settings, jobs, toolchain)
-            start_beside()  # their instances are apart from the 2.19 scenarios' too
-            with timings.part("ansible-core 2.19 scenarios"):
-                jobs.finish(toolchain)
-                _modern_scenarios(settings, collection.MODERN_VENV / "bin")
+                _start_modern_scenarios(jobs, env)
         finally:
             jobs.finish_all()
+
+
+def _start_e2e(settings, jobs: testsuite.Background, beside: list[testsuite.Job]) -> testsuite.Job:
+    """Start the end-to-end test once the scenarios beside have ended (its lab coming up
+    restarts the apt cache they use), and wait until its lab is served by the cache."""
+    for job in beside:
+        job.wait()  # a failure is raised with the others', at the end
+    job = jobs.start(
+        "e2e (beside the scenarios)",
+        [sys.executable, "-m", "pytest", "tests/e2e", "-q", "-m", "e2e"],
+    )
+    testsuite.wait_for_lab(settings.lab().services, testsuite.E2E_LAB, job.proc)
+    return job
 
 
 def _start_modern_site(
@@ -173,16 +186,38 @@ def _modern_path(bindir) -> str:
     return f"{bindir}{os.pathsep}{os.environ.get('PATH', '')}"
 
 
-def _modern_scenarios(settings, bindir) -> None:
-    """The 2.19 line's Molecule scenarios and the collection's AWX build context."""
+def _modern_env(env: dict[str, str]) -> dict[str, str]:
+    """The 2.19 line's scenarios' environment: env, the 2.19 tools first on PATH, and the
+    instance names and wheelhouse port that let them run beside the 2.16 ones."""
+    return {
+        **env,
+        **testsuite.MODERN_MOLECULE_ENV,
+        "PATH": _modern_path(collection.MODERN_VENV / "bin"),
+    }
+
+
+def _start_modern_scenarios(jobs: testsuite.Background, env: dict[str, str]) -> testsuite.Job:
+    return jobs.start(
+        "ansible-core 2.19 scenarios (beside)",
+        [sys.executable, "-c", "from dlfleet import devtasks; devtasks.modern_scenarios()"],
+        env=_modern_env(env),
+    )
+
+
+def modern_scenarios(env: dict[str, str] | None = None) -> None:
+    """The 2.19 line's Molecule scenarios and the collection's AWX build context. env: what
+    _modern_env gives (default: this process's environment). Each scenario keeps its state in
+    a folder of its own, apart from its 2.16 run's."""
+    env = dict(os.environ if env is None else env)
     collection.ee_context(app.say)
-    env = {**testsuite.molecule_env(settings), "PATH": _modern_path(bindir)}
+    suffix = env[testsuite.SUFFIX_VAR]
     for role, scenario, platform in collection.MODERN_SCENARIOS:
-        only = ["--platform-name", platform] if platform else []
+        only = ["--platform-name", platform + suffix] if platform else []
+        state = paths.cache_dir() / "molecule-2.19" / f"{role}-{scenario}"
         app.run_checked(
-            [str(bindir / "molecule"), "test", "-s", scenario, *only],
+            [str(collection.MODERN_VENV / "bin" / "molecule"), "test", "-s", scenario, *only],
             cwd=paths.ROLES / role,
-            env=env,
+            env={**env, "MOLECULE_EPHEMERAL_DIRECTORY": str(state)},
         )
 
 
@@ -214,7 +249,7 @@ def test_modern(c):
     try:
         _start_modern_site(settings, jobs, toolchain)
         with timings.part("ansible-core 2.19 scenarios"):
-            _modern_scenarios(settings, collection.MODERN_VENV / "bin")
+            modern_scenarios(_modern_env(testsuite.molecule_env(settings)))
     finally:
         jobs.finish_all()
         app.console.print(timings.table(time.monotonic() - started))

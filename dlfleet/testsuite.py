@@ -25,7 +25,7 @@ def site_role_order() -> list[str]:
     order: list[str] = []
     for play in yaml.safe_load((paths.PLAYBOOKS / "site.yml").read_text()) or []:
         for role in play.get("roles") or []:
-            name = role["role"] if isinstance(role, dict) else role
+            name = (role["role"] if isinstance(role, dict) else role).removeprefix("dlfleet.fleet.")
             if name not in order:
                 order.append(name)
     rest = sorted(p.name for p in paths.ROLES.iterdir() if p.is_dir() and p.name not in order)
@@ -37,15 +37,40 @@ HARDWARE_SCENARIOS = {"gpu"}
 # Scenarios whose instances and ports no other scenario uses (a test checks it): the suite
 # runs them beside the others, after the background lane's labs.
 BESIDE_SCENARIOS = {("dl_hub", "default")}
+# The scenarios that build the deep-learning images (the cpu image; CUDA 13's and 12's): the
+# suite runs them first, and what uses the same images afterwards (the other scenarios, the
+# end-to-end test, the 2.19 line) loads the archives they leave on the control machine instead
+# of building them again.
+IMAGE_SCENARIOS = [("dl_image", "default"), ("dl_image", "cuda")]
 
 
-def scenario_config(role: str, scenario: str) -> dict[str, Any]:
-    """A scenario's molecule.yml, its platforms filled from the shared configuration when it
-    names none (as Molecule does)."""
+# What the 2.19 line's scenarios run under, beside the 2.16 ones: instances named after their
+# OS plus this suffix (.config/molecule/config.yml), their own wheelhouse port.
+SUFFIX_VAR = "DLFLEET_MOLECULE_SUFFIX"
+MODERN_MOLECULE_ENV = {SUFFIX_VAR: "-219", "DLFLEET_WHEELHOUSE_PORT": "8791"}
+
+
+def suite_order(pairs: list[tuple[str, str]]) -> list[tuple[str, str]]:
+    """pairs with the image scenarios first (IMAGE_SCENARIOS), the rest in their order."""
+    first = [p for p in IMAGE_SCENARIOS if p in pairs]
+    return first + [p for p in pairs if p not in first]
+
+
+def scenario_config(role: str, scenario: str, env: dict[str, str] | None = None) -> dict[str, Any]:
+    """A scenario's molecule.yml over the shared configuration, as Molecule reads them: each
+    file's ${VARIABLES} replaced from env (none set: their defaults), the scenario's platforms
+    (the shared ones when it names none)."""
     import yaml
+    from molecule import interpolation
 
-    shared = yaml.safe_load((paths.ROOT / ".config" / "molecule" / "config.yml").read_text())
-    own = yaml.safe_load((paths.ROLES / role / "molecule" / scenario / "molecule.yml").read_text())
+    def read(path: Path) -> dict[str, Any]:
+        text = interpolation.Interpolator(
+            interpolation.TemplateWithDefaults, env or {}
+        ).interpolate(path.read_text(), "MOLECULE_")
+        return yaml.safe_load(text)
+
+    shared = read(paths.ROOT / ".config" / "molecule" / "config.yml")
+    own = read(paths.ROLES / role / "molecule" / scenario / "molecule.yml")
     return {**own, "platforms": own.get("platforms") or shared["platforms"]}
 
 
@@ -143,6 +168,10 @@ class Job:
 
     def ended(self) -> bool:
         return self.proc.poll() is not None
+
+    def wait(self) -> None:
+        """Wait until it has ended, whatever the outcome (Background.finish says it)."""
+        self.proc.wait()
 
     def seconds(self) -> float:
         # it ended when it last wrote its log (what runs in the foreground may have gone on)

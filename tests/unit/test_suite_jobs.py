@@ -69,3 +69,56 @@ def test_scenarios_run_beside_the_others_share_no_instance_name_or_port():
             assert not names & {p["name"] for p in theirs["platforms"]}, (pair, other)
             assert not _ports(mine) & _ports(theirs), (pair, other)
         assert _ports(mine), "the scenario's own port is read"
+
+
+def test_scenarios_follow_the_site_and_the_image_scenarios_come_first():
+    roles = testsuite.site_role_order()
+    assert roles.index("docker") < roles.index("nvidia_driver") < roles.index("dl_image")
+    assert roles.index("dl_image") < roles.index("dl_containers")
+    pairs = testsuite.molecule_scenarios()
+    ordered = testsuite.suite_order(pairs)
+    assert ordered[: len(testsuite.IMAGE_SCENARIOS)] == testsuite.IMAGE_SCENARIOS
+    assert sorted(ordered) == sorted(pairs)
+    rest = [p for p in pairs if p not in testsuite.IMAGE_SCENARIOS]
+    assert ordered[len(testsuite.IMAGE_SCENARIOS) :] == rest
+
+
+def test_the_labs_gpu_images_are_the_ones_the_cuda_scenario_leaves_on_the_control_machine():
+    """The e2e's and the 2.19 site test's GPU hosts (jammy, noble) run the CUDA line that the
+    cuda scenario's builder ships to its other host: an archive kept on the control machine,
+    which those labs load instead of building (on the same base: the lab's Ubuntu 24.04)."""
+    from dlfleet.lab import RECIPES, gpu
+    from dlfleet.lab.recipes import LINE_BASES
+
+    base = {"DLFLEET_UBUNTU_BASE": "the lab's Ubuntu 24.04 base"}
+    inventory = testsuite.scenario_config("dl_image", "cuda", base)["provisioner"]["inventory"]
+    settings = inventory["group_vars"]["all"]
+    builder = settings["dl_image_build_host"]
+    shipped = {line for host, line in settings["__expected_line"].items() if host != builder}
+    assert {gpu.line_for(RECIPES["jammy"]), gpu.line_for(RECIPES["noble"])} <= shipped
+    for line in shipped:
+        assert settings["dl_image_base"][line] == base["DLFLEET_UBUNTU_BASE"]
+        assert LINE_BASES[line] is RECIPES["noble"]
+
+
+def test_the_2_19_scenarios_run_beside_the_others_under_names_and_ports_of_their_own():
+    """The suite runs the 2.19 line's scenarios beside the 2.16 ones: with
+    MODERN_MOLECULE_ENV their instances and file servers are apart from every scenario's,
+    and they name their hosts by group only (an instance's name carries the suffix)."""
+    from dlfleet import collection
+
+    everything = testsuite.molecule_scenarios()
+    for role, scenario, platform in collection.MODERN_SCENARIOS:
+        mine = testsuite.scenario_config(role, scenario, testsuite.MODERN_MOLECULE_ENV)
+        names = {p["name"] for p in mine["platforms"]}
+        assert all(n.endswith(testsuite.MODERN_MOLECULE_ENV[testsuite.SUFFIX_VAR]) for n in names)
+        if platform:
+            assert platform + testsuite.MODERN_MOLECULE_ENV[testsuite.SUFFIX_VAR] in names
+        for other in everything:
+            theirs = testsuite.scenario_config(*other)
+            assert not names & {p["name"] for p in theirs["platforms"]}, (role, scenario, other)
+            assert not _ports(mine) & _ports(theirs), (role, scenario, other)
+        assert "host_vars" not in mine["provisioner"]["inventory"]
+        folder = testsuite.paths.ROLES / role / "molecule" / scenario
+        for playbook in folder.glob("*.yml"):
+            assert "hostvars['" not in playbook.read_text(), playbook
