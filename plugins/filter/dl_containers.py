@@ -643,6 +643,69 @@ def info(containers, bind_address, ssh):
     return out
 
 
+# Jupyter answers on its API: Docker's health of a workspace
+HEALTHCHECK = {
+    "test": [
+        "CMD", "python3", "-c",
+        "import urllib.request; urllib.request.urlopen('http://127.0.0.1:8888/api', timeout=3)",
+    ],
+    "interval": "30s",
+    "timeout": "5s",
+    "retries": 3,
+    "start_period": "60s",
+}  # fmt: skip
+# Where a workspace finds its Jupyter secret (the file the entrypoint reads), by kind of sign-in
+SECRET_MOUNTS = {
+    "token": ("token", "/run/secrets/jupyter_token"),
+    "password": ("password", "/run/secrets/jupyter_password_hash"),
+}
+
+
+def workspace(container, host):
+    """What a workspace is, as the engine runs it: the container options (Docker's names, as
+    community.docker.docker_container takes them) of one container resolve() gave, apart from
+    its name, image, state and environment (env: resolve's, kept apart because it may hold
+    secrets). One definition for dl_containers' workspaces and the hub's servers.
+
+    host: what the host adds - mount_path (the shared folder inside), secrets_dir, common_folder
+    ('' for none), bind (resolve's, bracketed for IPv6), bind_address (as the inventory gives
+    it), ulimits, restart_policy. The GPUs (gpus, gpus_label) go to the engine by the caller:
+    device requests or the nvidia runtime, whichever the engine has."""
+    c = container
+    volumes = [
+        f"{c['shared_folder']}:{host['mount_path']}:rw",
+        f"{c['home_folder']}:{HOME_MOUNT}:rw",
+    ]
+    if c.get("auth") in SECRET_MOUNTS:
+        suffix, inside = SECRET_MOUNTS[c["auth"]]
+        volumes.append(f"{host['secrets_dir']}/{c['name']}.{suffix}:{inside}:ro")
+    if host.get("common_folder"):
+        volumes.append(f"{host['common_folder']}:/workspace/common:rw")
+    cpus = float(c.get("cpus") or 0)
+    return {
+        "user": f"{c['uid']}:{c['gid']}",
+        "command": ["lab"],
+        "published_ports": [f"{host['bind']}:{c['jupyter_port']}:8888"],
+        "volumes": volumes,
+        "shm_size": c["shm_size"],
+        "ulimits": list(host.get("ulimits") or []),
+        "memory": c.get("memory") or None,
+        "cpus": cpus if cpus > 0 else None,
+        "restart_policy": host["restart_policy"],
+        "privileged": False,
+        "healthcheck": HEALTHCHECK,
+        "labels": {
+            **c["labels"],
+            "io.dlfleet.container": c["name"],
+            "io.dlfleet.user": c["user"],
+            "io.dlfleet.uid": str(c["uid"]),
+            "io.dlfleet.jupyter_port": str(c["jupyter_port"]),
+            "io.dlfleet.gpus": c["gpus_label"],
+            "io.dlfleet.bind": host["bind_address"],
+        },
+    }
+
+
 def valid_name(name):
     """Whether name is a container name dl_containers accepts (Docker's rule, 63 characters at
     most, never a path): the one definition, read by the playbooks and by dlfleet's CLI."""
@@ -657,4 +720,5 @@ class FilterModule:
             "dl_containers_owners": owners,
             "dl_containers_activity": activity,
             "dl_containers_info": info,
+            "dl_containers_workspace": workspace,
         }

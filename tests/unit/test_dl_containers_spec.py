@@ -487,3 +487,65 @@ def test_the_activity_probe_runs_and_ignores_itself():
     programs = json.loads(out.stdout)
     assert isinstance(programs, list)
     assert not any("dlfleet-activity-probe" in p for p in programs)
+
+
+HOST = {
+    "mount_path": "/workspace/shared",
+    "secrets_dir": "/etc/dlfleet/jupyter",
+    "common_folder": "",
+    "bind": "127.0.0.1",
+    "bind_address": "127.0.0.1",
+    "ulimits": ["stack:67108864:67108864"],
+    "restart_policy": "unless-stopped",
+}
+
+
+def test_a_workspace_is_one_definition_of_what_the_engine_runs():
+    spec = resolve(
+        [{"name": "dl-team", "user": "alice", "gpus": "all", "cpus": 2, "memory": "16g"}],
+        ["bob"],
+        gpu_count=2,
+        toolkit=True,
+        labels={"team": "vision"},
+    )
+    assert spec["errors"] == []
+    team, bob = (plugin.workspace(c, HOST) for c in spec["containers"])
+    assert team["user"] == "1001:1001" and bob["user"] == "1002:100"
+    assert team["command"] == ["lab"]
+    assert team["published_ports"] == [f"127.0.0.1:{spec['containers'][0]['jupyter_port']}:8888"]
+    # the shared folder, the persistent home, the Jupyter secret read-only; nothing else
+    assert team["volumes"] == [
+        f"{spec['containers'][0]['shared_folder']}:/workspace/shared:rw",
+        f"{spec['containers'][0]['home_folder']}:{plugin.HOME_MOUNT}:rw",
+        "/etc/dlfleet/jupyter/dl-team.token:/run/secrets/jupyter_token:ro",
+    ]
+    assert (team["cpus"], team["memory"]) == (2.0, "16g")
+    assert (bob["cpus"], bob["memory"]) == (None, None)  # no limit: the option is left out
+    assert team["privileged"] is False and bob["privileged"] is False
+    assert team["labels"] == {
+        "team": "vision",
+        "io.dlfleet.container": "dl-team",
+        "io.dlfleet.user": "alice",
+        "io.dlfleet.uid": "1001",
+        "io.dlfleet.jupyter_port": str(spec["containers"][0]["jupyter_port"]),
+        "io.dlfleet.gpus": "all",
+        "io.dlfleet.bind": "127.0.0.1",
+    }
+    assert team["healthcheck"]["test"][:2] == ["CMD", "python3"]
+    assert team["ulimits"] == ["stack:67108864:67108864"]
+
+
+def test_a_workspace_mounts_its_own_secret_and_the_common_folder_when_given():
+    spec = resolve(
+        [{"name": "ws", "user": "alice", "jupyter_password_hash": "sha1:abcd:0123"}],
+    )
+    host = {**HOST, "common_folder": "/srv/common", "bind": "[::1]", "bind_address": "::1"}
+    ws = plugin.workspace(spec["containers"][0], host)
+    assert ws["volumes"][2:] == [
+        "/etc/dlfleet/jupyter/ws.password:/run/secrets/jupyter_password_hash:ro",
+        "/srv/common:/workspace/common:rw",
+    ]
+    assert ws["published_ports"][0].startswith("[::1]:")
+    # a server the hub signs users into has no Jupyter secret of its own to mount
+    hub = plugin.workspace({**spec["containers"][0], "auth": "hub"}, host)
+    assert not [v for v in hub["volumes"] if "/run/secrets/" in v]
