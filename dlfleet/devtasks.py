@@ -127,7 +127,7 @@ def _suite_lanes(c, timings: testsuite.Timings) -> None:
                 jobs.start(
                     f"molecule {role}/{scenario} (beside)",
                     ["molecule", "test", "-s", scenario],
-                    env=env,
+                    env={**env, **testsuite.BESIDE_SCENARIOS[(role, scenario)]},
                     cwd=paths.ROLES / role,
                 )
                 for role, scenario in beside

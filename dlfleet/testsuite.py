@@ -34,9 +34,17 @@ def site_role_order() -> list[str]:
 
 # Scenarios that need real hardware: run only when asked for by name.
 HARDWARE_SCENARIOS = {"gpu"}
-# Scenarios whose instances and ports no other scenario uses (a test checks it): the suite
-# runs them beside the others, after the background lane's labs.
-BESIDE_SCENARIOS = {("dl_hub", "default")}
+# Instances are named after their OS plus this variable's value (.config/molecule/config.yml;
+# empty unless set): scenarios run beside others under names of their own.
+SUFFIX_VAR = "DLFLEET_MOLECULE_SUFFIX"
+# Scenarios the suite runs beside the others from the start, before any lab comes up, each
+# with the environment that makes its instances and ports its own (a test checks it): the
+# hub's instances have names of their own, the others get a suffix (SUFFIX_VAR).
+BESIDE_SCENARIOS: dict[tuple[str, str], dict[str, str]] = {
+    ("dl_hub", "default"): {},
+    ("nvidia_container_toolkit", "default"): {SUFFIX_VAR: "-tk"},
+    ("nvidia_driver", "default"): {SUFFIX_VAR: "-drv"},
+}
 # The scenarios that build the deep-learning images (the cpu image; CUDA 13's and 12's): the
 # suite runs them first, and what uses the same images afterwards (the other scenarios, the
 # end-to-end test, the 2.19 line) loads the archives they leave on the control machine instead
@@ -44,9 +52,8 @@ BESIDE_SCENARIOS = {("dl_hub", "default")}
 IMAGE_SCENARIOS = [("dl_image", "default"), ("dl_image", "cuda")]
 
 
-# What the 2.19 line's scenarios run under, beside the 2.16 ones: instances named after their
-# OS plus this suffix (.config/molecule/config.yml), their own wheelhouse port.
-SUFFIX_VAR = "DLFLEET_MOLECULE_SUFFIX"
+# What the 2.19 line's scenarios run under, beside the 2.16 ones: instance names with a
+# suffix, their own wheelhouse port.
 MODERN_MOLECULE_ENV = {SUFFIX_VAR: "-219", "DLFLEET_WHEELHOUSE_PORT": "8791"}
 
 
