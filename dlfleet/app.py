@@ -184,16 +184,12 @@ def ssh_target(settings: Settings, inventory: str | None, host: str) -> list[str
     lab = settings.lab()
     if inv == lab.inventory_path:
         return [*lab.ssh_argv(host)[:1], "-t", *lab.ssh_argv(host)[1:]]
-    from ansible.inventory.manager import InventoryManager
-    from ansible.parsing.dataloader import DataLoader
-    from ansible.vars.manager import VariableManager
+    from .inventory import hostvars as read_hostvars
 
-    loader = DataLoader()
-    manager = InventoryManager(loader=loader, sources=[str(inv)])
-    found = manager.get_host(host)
-    if found is None:
+    # the one reader (ansible-inventory), by exact name: a host name is not a pattern here
+    hostvars = read_hostvars(inv).get(host)
+    if hostvars is None:
         raise DlfleetError(f"no host {host!r} in {inv}")
-    hostvars = VariableManager(loader=loader, inventory=manager).get_vars(host=found)
     argv = ["ssh", "-t"]
     if hostvars.get("ansible_port"):
         argv += ["-p", str(hostvars["ansible_port"])]
