@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import functools
+import json
 import subprocess
 import time
 from collections.abc import Callable
@@ -65,6 +66,10 @@ class Lab:
     @property
     def inventory_path(self) -> Path:
         return self.dir / "inventory.yml"
+
+    @property
+    def choices_path(self) -> Path:
+        return self.dir / "choices.json"
 
     def network(self) -> Any:
         try:
@@ -159,7 +164,13 @@ class Lab:
         gpu_vars: dict[str, Any] | None = None,
         sandboxed: bool | None = None,
     ) -> Path:
-        """The inventory of these hosts; sandboxed: None asks this machine (CAP_SYS_RESOURCE)."""
+        """The inventory of these hosts; sandboxed: None asks this machine (CAP_SYS_RESOURCE).
+        What was chosen (apt cache, image and registry variables, GPU hosts' variables) is
+        kept in the lab's state (choices.json) for later rewrites."""
+        self.dir.mkdir(parents=True, exist_ok=True)
+        self.choices_path.write_text(
+            json.dumps({"apt_cache": apt_cache, "extra": extra or {}, "gpu_vars": gpu_vars})
+        )
         data = inventory.build(
             found,
             key=self.key,
@@ -171,9 +182,20 @@ class Lab:
         return inventory.write(self.inventory_path, data)
 
     def refresh_inventory(self, found: list[LabHost]) -> None:
-        """Rewrite the inventory with new addresses, keeping the variables lab.up chose."""
-        apt_cache, extra, gpu_vars = inventory.choices(self.inventory_path)
-        self.write_inventory(found, apt_cache=apt_cache, extra=extra, gpu_vars=gpu_vars)
+        """Rewrite the inventory with new addresses, keeping the variables lab.up chose (the
+        lab's own record of them, never read back from the inventory it wrote)."""
+        if not self.choices_path.is_file():
+            raise DlfleetError(
+                f"lab {self.name} has no record of what `invoke lab.up` chose "
+                f"({self.choices_path}): run `invoke lab.up` again (running hosts are kept)"
+            )
+        chosen = json.loads(self.choices_path.read_text())
+        self.write_inventory(
+            found,
+            apt_cache=chosen["apt_cache"],
+            extra=chosen["extra"],
+            gpu_vars=chosen["gpu_vars"],
+        )
 
     def stop(self, names: list[str]) -> None:
         for c in self.containers():
@@ -207,6 +229,7 @@ class Lab:
         if not self._apt_cache_in_use():
             removed += self.services.remove(SHARED)
         self.inventory_path.unlink(missing_ok=True)
+        self.choices_path.unlink(missing_ok=True)
         return removed
 
     def _apt_cache_in_use(self) -> bool:

@@ -77,18 +77,3 @@ def write(path: Path, inventory: dict[str, Any]) -> Path:
     path.parent.mkdir(parents=True, exist_ok=True)
     path.write_text(HEADER + yaml.safe_dump(inventory, sort_keys=True))
     return path
-
-
-def choices(path: Path) -> tuple[bool, dict[str, Any], dict[str, Any] | None]:
-    """What lab.up chose, read back from a written inventory: (apt cache, image and registry
-    variables, GPU hosts' variables), so that a rewrite with new addresses keeps them."""
-    if not path.is_file():
-        return False, {}, None
-    inv = yaml.safe_load(path.read_text()) or {}
-    lab = inv.get("all", {}).get("children", {}).get("lab", {})
-    old = lab.get("vars", {})
-    gpu_vars = (lab.get("children", {}).get("lab_gpu") or {}).get("vars")
-    extra = {
-        k: v for k, v in old.items() if k.startswith("dl_image_") or k == "docker_registry_ca_certs"
-    }
-    return "apt_proxy_url" in old, extra, gpu_vars

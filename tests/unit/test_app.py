@@ -268,6 +268,8 @@ def test_lab_registry_setting_and_inventory_keep_its_ca(tmp_path):
         "docker_registry_ca_certs": {"172.30.0.1:5000": pem},
     }
     the_lab.write_inventory(hosts, apt_cache=False, extra=extra)
+    # the lab keeps its own record: an inventory edited (or lost) meanwhile changes nothing
+    the_lab.inventory_path.write_text("# edited by hand\n")
     moved = [lab.LabHost("noble-1", "noble", "c2", "running", "172.30.0.9", "img")]
     the_lab.refresh_inventory(moved)  # lab.start after an outage: new address, same choices
     inv = yaml.safe_load(the_lab.inventory_path.read_text())
@@ -276,6 +278,9 @@ def test_lab_registry_setting_and_inventory_keep_its_ca(tmp_path):
     assert inv["all"]["children"]["lab"]["children"]["noble"]["hosts"]["noble-1"] == {
         "ansible_host": "172.30.0.9"
     }
+    the_lab.choices_path.unlink()  # a lab without the record: it says what to do
+    with pytest.raises(DlfleetError, match="run `invoke lab.up` again"):
+        the_lab.refresh_inventory(moved)
 
 
 def test_strategies_become_ansible_settings(monkeypatch):
