@@ -3,6 +3,7 @@ execution environment, and the test suite."""
 
 from __future__ import annotations
 
+import json
 import os
 import sys
 import tempfile
@@ -100,71 +101,83 @@ _TOOLCHAIN = [
 
 def _suite_lanes(c, timings: testsuite.Timings) -> None:
     """Every Molecule scenario one after another (their instances share names), the image
-    scenarios first (testsuite.IMAGE_SCENARIOS). Beside them, in the
-    background: from the start, the scenarios whose instances no other scenario uses
-    (testsuite.BESIDE_SCENARIOS) and the 2.19 toolchain's install; once the images are on the
-    control machine, the end-to-end test, then the 2.19 site test, whose labs load those images
-    instead of building them again; once the last lab is up, the 2.19 line's scenarios (under
-    instance names and a port of their own). The shared images and the apt cache are made
-    first, once.
-    A lab coming up changes what the apt cache publishes (the cache is started again), so each
-    lab starts only between two scenarios with no scenario beside them, and the next scenario
-    waits until that lab is served: the cache never restarts under a scenario's apt."""
+    scenarios first (testsuite.IMAGE_SCENARIOS: what comes later loads their archives). Beside
+    them, in the background: the end-to-end test from the start, then the 2.19 site test; once
+    the site test's lab is up (no lab comes up after it), one chain of the scenarios that run
+    under instance names of their own: testsuite.BESIDE_SCENARIOS, then the 2.19 line's. The
+    shared images and the apt cache are made first, once. A lab coming up changes what the apt
+    cache publishes (the cache is started again), so each lab starts only between two
+    scenarios with no scenario beside them, and the next scenario waits until that lab is
+    served: the cache never restarts under a scenario's apt."""
     settings = settings_of(c)
     everything = _scenarios(None, None)
     pairs = testsuite.suite_order([p for p in everything if p not in testsuite.BESIDE_SCENARIOS])
     beside = [p for p in everything if p in testsuite.BESIDE_SCENARIOS]
-    images = {p for p in testsuite.IMAGE_SCENARIOS if p in pairs}
     with timings.part("lab images and apt cache (once, for all)"):
         env = testsuite.molecule_env(settings)
     lab = settings.lab()
     jobs = testsuite.Background(settings.state, timings)
     with testsuite.apt_cache_held(lab.client):
         try:
+            e2e = jobs.start(
+                "e2e (beside the scenarios)",
+                [sys.executable, "-m", "pytest", "tests/e2e", "-q", "-m", "e2e"],
+            )
             # the 2.19 toolchain installs meanwhile (pip only), ready for the 2.19 site test
             toolchain = jobs.start("2.19 toolchain (beside)", _TOOLCHAIN)
-            beside_jobs = [
-                jobs.start(
-                    f"molecule {role}/{scenario} (beside)",
-                    ["molecule", "test", "-s", scenario],
-                    env={**env, **testsuite.BESIDE_SCENARIOS[(role, scenario)]},
-                    cwd=paths.ROLES / role,
-                )
-                for role, scenario in beside
-            ]
-            e2e = site = None
-            done: set[tuple[str, str]] = set()
+            testsuite.wait_for_lab(lab.services, testsuite.E2E_LAB, e2e.proc)
+            site = None
             for role, scenario in pairs:
-                if e2e is None and images <= done:
-                    e2e = _start_e2e(settings, jobs, beside_jobs)
-                elif site is None and e2e is not None and e2e.ended() and toolchain.ended():
+                if site is None and e2e.ended() and toolchain.ended():
                     site = _start_modern_site(settings, jobs, toolchain)
-                    _start_modern_scenarios(jobs, env)  # no lab comes up after this one
+                    _start_beside_chain(jobs, env, beside)  # no lab comes up after this one
                 lab.services.apt_cache([])  # made again if a lab network went meanwhile
                 with timings.part(f"molecule {role}/{scenario}"):
                     _scenario(role, scenario, env)
-                done.add((role, scenario))
-            if e2e is None:
-                e2e = _start_e2e(settings, jobs, beside_jobs)
             if site is None:
                 jobs.finish(e2e)  # its lab is down before the next one comes up
                 site = _start_modern_site(settings, jobs, toolchain)
-                _start_modern_scenarios(jobs, env)
+                _start_beside_chain(jobs, env, beside)
         finally:
             jobs.finish_all()
 
 
-def _start_e2e(settings, jobs: testsuite.Background, beside: list[testsuite.Job]) -> testsuite.Job:
-    """Start the end-to-end test once the scenarios beside have ended (its lab coming up
-    restarts the apt cache they use), and wait until its lab is served by the cache."""
-    for job in beside:
-        job.wait()  # a failure is raised with the others', at the end
-    job = jobs.start(
-        "e2e (beside the scenarios)",
-        [sys.executable, "-m", "pytest", "tests/e2e", "-q", "-m", "e2e"],
+def _start_beside_chain(
+    jobs: testsuite.Background, env: dict[str, str], beside: list[tuple[str, str]]
+) -> testsuite.Job:
+    """One background job: the scenarios in beside, each under its own instance names
+    (testsuite.BESIDE_SCENARIOS), then the 2.19 line's; one after another, so that the
+    suite runs two lanes, not more, beside the site test."""
+    names = ", ".join(f"{r}/{s}" for r, s in beside)
+    return jobs.start(
+        f"beside: {names}, then the 2.19 scenarios",
+        [
+            sys.executable,
+            "-c",
+            "import sys, json; from dlfleet import devtasks; "
+            "devtasks.beside_chain(json.loads(sys.argv[1]))",
+            json.dumps(beside),
+        ],
+        env=env,
     )
-    testsuite.wait_for_lab(settings.lab().services, testsuite.E2E_LAB, job.proc)
-    return job
+
+
+def beside_chain(beside: list[list[str]]) -> None:
+    """Run the scenarios in beside (role, scenario), each with its testsuite.BESIDE_SCENARIOS
+    environment over this process's, then the 2.19 line's scenarios; each one's time is
+    printed. The first failure ends the chain."""
+    env = dict(os.environ)
+    for role, scenario in beside:
+        started = time.monotonic()
+        app.run_checked(
+            ["molecule", "test", "-s", scenario],
+            cwd=paths.ROLES / role,
+            env={**env, **testsuite.BESIDE_SCENARIOS[(role, scenario)]},
+        )
+        app.say(f"molecule {role}/{scenario}: {(time.monotonic() - started) / 60:.1f} min")
+    started = time.monotonic()
+    modern_scenarios(_modern_env(env))
+    app.say(f"ansible-core 2.19 scenarios: {(time.monotonic() - started) / 60:.1f} min")
 
 
 def _start_modern_site(
@@ -194,14 +207,6 @@ def _modern_env(env: dict[str, str]) -> dict[str, str]:
         **testsuite.MODERN_MOLECULE_ENV,
         "PATH": _modern_path(collection.MODERN_VENV / "bin"),
     }
-
-
-def _start_modern_scenarios(jobs: testsuite.Background, env: dict[str, str]) -> testsuite.Job:
-    return jobs.start(
-        "ansible-core 2.19 scenarios (beside)",
-        [sys.executable, "-c", "from dlfleet import devtasks; devtasks.modern_scenarios()"],
-        env=_modern_env(env),
-    )
 
 
 def modern_scenarios(env: dict[str, str] | None = None) -> None:

@@ -37,9 +37,9 @@ HARDWARE_SCENARIOS = {"gpu"}
 # Instances are named after their OS plus this variable's value (.config/molecule/config.yml;
 # empty unless set): scenarios run beside others under names of their own.
 SUFFIX_VAR = "DLFLEET_MOLECULE_SUFFIX"
-# Scenarios the suite runs beside the others from the start, before any lab comes up, each
-# with the environment that makes its instances and ports its own (a test checks it): the
-# hub's instances have names of their own, the others get a suffix (SUFFIX_VAR).
+# Scenarios the suite runs beside the others (once no lab comes up any more), each with the
+# environment that makes its instances and ports its own (a test checks it): the hub's
+# instances have names of their own, the others get a suffix (SUFFIX_VAR).
 BESIDE_SCENARIOS: dict[tuple[str, str], dict[str, str]] = {
     ("dl_hub", "default"): {},
     ("nvidia_container_toolkit", "default"): {SUFFIX_VAR: "-tk"},
@@ -47,8 +47,8 @@ BESIDE_SCENARIOS: dict[tuple[str, str], dict[str, str]] = {
 }
 # The scenarios that build the deep-learning images (the cpu image; CUDA 13's and 12's): the
 # suite runs them first, and what uses the same images afterwards (the other scenarios, the
-# end-to-end test, the 2.19 line) loads the archives they leave on the control machine instead
-# of building them again.
+# 2.19 line) loads the archives they leave on the control machine instead of building them
+# again.
 IMAGE_SCENARIOS = [("dl_image", "default"), ("dl_image", "cuda")]
 
 
@@ -175,10 +175,6 @@ class Job:
 
     def ended(self) -> bool:
         return self.proc.poll() is not None
-
-    def wait(self) -> None:
-        """Wait until it has ended, whatever the outcome (Background.finish says it)."""
-        self.proc.wait()
 
     def seconds(self) -> float:
         # it ended when it last wrote its log (what runs in the foreground may have gone on)
