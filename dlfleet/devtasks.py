@@ -55,6 +55,11 @@ def test_integration(c):
 @user_errors
 def test_lint(c):
     """ruff, yamllint and ansible-lint (profile: production)."""
+    lint()
+
+
+def lint() -> None:
+    """What test.lint runs (also run beside the integration tests by test_all)."""
     app.run_checked(["ruff", "check", "."])
     app.run_checked(["ruff", "format", "--check", "."])
     app.run_checked(["yamllint", "--strict", "."])
@@ -275,12 +280,19 @@ def test_all(c):
     timings = testsuite.Timings()
     started = time.monotonic()
     try:
-        with timings.part("lint"):
-            test_lint(c)
-        with timings.part("unit"):
-            test_unit(c)
-        with timings.part("integration"):
-            test_integration(c)
+        # lint reads the tree and writes nothing the tests read: it runs beside them
+        jobs = testsuite.Background(settings_of(c).state, timings)
+        linting = jobs.start(
+            "lint (beside unit and integration)",
+            [sys.executable, "-c", "from dlfleet import devtasks; devtasks.lint()"],
+        )
+        try:
+            with timings.part("unit"):
+                test_unit(c)
+            with timings.part("integration"):
+                test_integration(c)
+        finally:
+            jobs.finish(linting)  # its output shown; a lint failure raised here
         _suite_lanes(c, timings)
     finally:
         app.console.print(timings.table(time.monotonic() - started))
