@@ -5,9 +5,7 @@ table the dl_hub role writes is read with its errors named."""
 
 from __future__ import annotations
 
-import io
 import json
-import tarfile
 import threading
 from types import SimpleNamespace
 
@@ -15,6 +13,7 @@ import docker
 import pytest
 
 from dlfleet import plugins
+from tests.conftest import import_empty_image
 
 engines = plugins.util("dl_hub_engines")
 placement = plugins.util("dl_hub_placement")
@@ -23,11 +22,7 @@ placement = plugins.util("dl_hub_placement")
 @pytest.fixture(scope="module")
 def image(docker_client):
     """An empty imported image: containers are created from it, never started."""
-    data = io.BytesIO()
-    tarfile.open(fileobj=data, mode="w").close()
-    docker_client.api.import_image_from_data(
-        data.getvalue(), repository="dlfleet-test/hub-engines", tag="1"
-    )
+    import_empty_image(docker_client, "dlfleet-test/hub-engines:1")
     yield "dlfleet-test/hub-engines:1"
     docker_client.images.remove("dlfleet-test/hub-engines:1", force=True)
 

@@ -7,6 +7,7 @@ import stat
 
 import pytest
 
+from tests.conftest import import_empty_image
 from tests.machine import debian_family
 from tests.roleruns import local_inventory, run_role
 
@@ -30,14 +31,7 @@ def leaks(state):
 def image(docker_client):
     """An image on this engine for the workspaces (check mode starts nothing): an empty
     filesystem, imported, nothing pulled."""
-    import io
-    import tarfile
-
-    data = io.BytesIO()
-    tarfile.open(fileobj=data, mode="w").close()
-    docker_client.api.import_image_from_data(
-        data.getvalue(), repository="dlfleet-test/empty", tag="1"
-    )
+    import_empty_image(docker_client, "dlfleet-test/empty:1")
     yield "dlfleet-test/empty:1"
     docker_client.images.remove("dlfleet-test/empty:1", force=True)
 
