@@ -105,15 +105,13 @@ _TOOLCHAIN = [
 
 
 def _suite_lanes(c, timings: testsuite.Timings) -> None:
-    """Every Molecule scenario one after another (their instances share names), the image
-    scenarios first (testsuite.IMAGE_SCENARIOS: what comes later loads their archives). Beside
-    them, in the background: the end-to-end test from the start, then the 2.19 site test; once
-    the site test's lab is up (no lab comes up after it), one chain of the scenarios that run
-    under instance names of their own: testsuite.BESIDE_SCENARIOS, then the 2.19 line's. The
-    shared images and the apt cache are made first, once. A lab coming up changes what the apt
-    cache publishes (the cache is started again), so each lab starts only between two
-    scenarios with no scenario beside them, and the next scenario waits until that lab is
-    served: the cache never restarts under a scenario's apt."""
+    """Two lanes from the start. In the foreground, the Molecule scenarios whose instances
+    share names, one after another, the image scenarios first (testsuite.IMAGE_SCENARIOS:
+    what comes later loads their archives); in the background, one chain (beside_chain):
+    testsuite.BESIDE_SCENARIOS under instance names of their own, the end-to-end test, then
+    the 2.19 site test. The shared images and the apt cache are made first, once; a lab
+    coming up joins the apt cache's network without restarting it, so nothing waits for
+    another."""
     settings = settings_of(c)
     everything = _scenarios(None, None)
     pairs = testsuite.suite_order([p for p in everything if p not in testsuite.BESIDE_SCENARIOS])
@@ -122,73 +120,60 @@ def _suite_lanes(c, timings: testsuite.Timings) -> None:
         env = testsuite.molecule_env(settings)
     lab = settings.lab()
     jobs = testsuite.Background(settings.state, timings)
+    names = ", ".join(f"{r}/{s}" for r, s in beside)
     with testsuite.apt_cache_held(lab.client):
         try:
-            e2e = jobs.start(
-                "e2e (beside the scenarios)",
-                [sys.executable, "-m", "pytest", "tests/e2e", "-q", "-m", "e2e"],
+            jobs.start(
+                f"beside: {names}, the e2e, the 2.19 site test",
+                [
+                    sys.executable,
+                    "-c",
+                    "import sys, json; from dlfleet import devtasks; "
+                    "devtasks.beside_chain(*map(json.loads, sys.argv[1:]))",
+                    json.dumps(beside),
+                    json.dumps(env),
+                ],
             )
-            # the 2.19 toolchain installs meanwhile (pip only), ready for the 2.19 site test
-            toolchain = jobs.start("2.19 toolchain (beside)", _TOOLCHAIN)
-            testsuite.wait_for_lab(lab.services, testsuite.E2E_LAB, e2e.proc)
-            site = None
             for role, scenario in pairs:
-                if site is None and e2e.ended() and toolchain.ended():
-                    site = _start_modern_site(settings, jobs, toolchain)
-                    _start_beside_chain(jobs, env, beside)  # no lab comes up after this one
-                lab.services.apt_cache([])  # made again if a lab network went meanwhile
                 with timings.part(f"molecule {role}/{scenario}"):
                     _scenario(role, scenario, env)
-            if site is None:
-                jobs.finish(e2e)  # its lab is down before the next one comes up
-                site = _start_modern_site(settings, jobs, toolchain)
-                _start_beside_chain(jobs, env, beside)
         finally:
             jobs.finish_all()
 
 
-def _start_beside_chain(
-    jobs: testsuite.Background, env: dict[str, str], beside: list[tuple[str, str]]
-) -> testsuite.Job:
-    """One background job: the scenarios in beside, each under its own instance names
-    (testsuite.BESIDE_SCENARIOS), then the 2.19 line's; one after another, so that the
-    suite runs two lanes, not more, beside the site test."""
-    names = ", ".join(f"{r}/{s}" for r, s in beside)
-    return jobs.start(
-        f"beside: {names}, then the 2.19 scenarios",
-        [
-            sys.executable,
-            "-c",
-            "import sys, json; from dlfleet import devtasks; "
-            "devtasks.beside_chain(json.loads(sys.argv[1]))",
-            json.dumps(beside),
-        ],
-        env=env,
+def beside_chain(beside: list[list[str]], molecule_env: dict[str, str]) -> None:
+    """The suite's background lane, one part after another, each one's time printed: the
+    scenarios in beside (role, scenario) under molecule_env and their own
+    testsuite.BESIDE_SCENARIOS environment; the collection's AWX build context; the
+    end-to-end test; the 2.19 toolchain and its site test (the 2.19 line's own scenarios,
+    which cover less than it does, run in `invoke test.modern`). The first failure ends the
+    chain."""
+
+    def timed(name: str, argv: list[str], **kwargs) -> None:
+        started = time.monotonic()
+        app.run_checked(argv, **kwargs)
+        app.say(f"{name}: {(time.monotonic() - started) / 60:.1f} min")
+
+    for role, scenario in beside:
+        timed(
+            f"molecule {role}/{scenario}",
+            ["molecule", "test", "-s", scenario],
+            cwd=paths.ROLES / role,
+            env={**molecule_env, **testsuite.BESIDE_SCENARIOS[(role, scenario)]},
+        )
+    collection.ee_context(app.say)
+    timed("e2e", [sys.executable, "-m", "pytest", "tests/e2e", "-q", "-m", "e2e"])
+    timed("2.19 toolchain", _TOOLCHAIN)
+    bindir = collection.MODERN_VENV / "bin"
+    timed(
+        "2.19 site test",
+        [str(bindir / "python"), "-m", "pytest", "tests/modern", "-q", "-m", "modern"],
+        env={"PATH": _modern_path(bindir)},
     )
 
 
-def beside_chain(beside: list[list[str]]) -> None:
-    """Run the scenarios in beside (role, scenario), each with its testsuite.BESIDE_SCENARIOS
-    environment over this process's, then the 2.19 line's scenarios; each one's time is
-    printed. The first failure ends the chain."""
-    env = dict(os.environ)
-    for role, scenario in beside:
-        started = time.monotonic()
-        app.run_checked(
-            ["molecule", "test", "-s", scenario],
-            cwd=paths.ROLES / role,
-            env={**env, **testsuite.BESIDE_SCENARIOS[(role, scenario)]},
-        )
-        app.say(f"molecule {role}/{scenario}: {(time.monotonic() - started) / 60:.1f} min")
-    started = time.monotonic()
-    modern_scenarios(_modern_env(env))
-    app.say(f"ansible-core 2.19 scenarios: {(time.monotonic() - started) / 60:.1f} min")
-
-
-def _start_modern_site(
-    settings, jobs: testsuite.Background, toolchain: testsuite.Job
-) -> testsuite.Job:
-    """Start the 2.19 site test and wait until its lab is served by the apt cache."""
+def _start_modern_site(jobs: testsuite.Background, toolchain: testsuite.Job) -> testsuite.Job:
+    """Start the 2.19 site test in the background (its toolchain installed first)."""
     jobs.finish(toolchain)
     bindir = collection.MODERN_VENV / "bin"
     job = jobs.start(
@@ -196,7 +181,6 @@ def _start_modern_site(
         [str(bindir / "python"), "-m", "pytest", "tests/modern", "-q", "-m", "modern"],
         env={"PATH": _modern_path(bindir)},
     )
-    testsuite.wait_for_lab(settings.lab().services, testsuite.MODERN_LAB, job.proc)
     return job
 
 
@@ -257,7 +241,7 @@ def test_modern(c):
     jobs = testsuite.Background(settings.state, timings)
     toolchain = jobs.start("2.19 toolchain", _TOOLCHAIN)
     try:
-        _start_modern_site(settings, jobs, toolchain)
+        _start_modern_site(jobs, toolchain)
         with timings.part("ansible-core 2.19 scenarios"):
             modern_scenarios(_modern_env(testsuite.molecule_env(settings)))
     finally:
@@ -276,7 +260,7 @@ def test_e2e(c):
 @user_errors
 def test_all(c):
     """Everything CI runs: lint, unit, integration, every Molecule scenario beside the
-    end-to-end test, and the ansible-core 2.19 line; then the time each part took."""
+    end-to-end test and the site test on ansible-core 2.19; then the time each part took."""
     timings = testsuite.Timings()
     started = time.monotonic()
     try:

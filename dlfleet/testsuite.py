@@ -45,11 +45,12 @@ BESIDE_SCENARIOS: dict[tuple[str, str], dict[str, str]] = {
     ("nvidia_container_toolkit", "default"): {SUFFIX_VAR: "-tk"},
     ("nvidia_driver", "default"): {SUFFIX_VAR: "-drv"},
 }
-# The scenarios that build the deep-learning images (the cpu image; CUDA 13's and 12's): the
+# The scenarios that build the deep-learning images (CUDA 13's and 12's; the cpu image): the
 # suite runs them first, and what uses the same images afterwards (the other scenarios, the
-# 2.19 line) loads the archives they leave on the control machine instead of building them
-# again.
-IMAGE_SCENARIOS = [("dl_image", "default"), ("dl_image", "cuda")]
+# labs of the e2e and the 2.19 site test) loads the archives they leave on the control machine
+# instead of building them again. CUDA 13's comes first: it is the largest, and the e2e's GPU
+# host, started in the background lane after the scenarios that need no image, loads it.
+IMAGE_SCENARIOS = [("dl_image", "cuda"), ("dl_image", "default")]
 
 
 # What the 2.19 line's scenarios run under, beside the 2.16 ones: instance names with a
@@ -260,19 +261,3 @@ def apt_cache_held(client: Any) -> Iterator[None]:
     finally:
         with contextlib.suppress(docker.errors.NotFound):
             client.containers.get(name).remove(force=True)
-
-
-def wait_for_lab(services: Any, lab: str, proc: Any, timeout_s: float = 900) -> bool:
-    """Wait until lab's network is served by the shared apt cache (its lab.up is past the
-    step that makes the cache container again), or the process running it has ended.
-    services: a lab's Services (dlfleet.lab.services)."""
-    from . import engine
-    from .lab.services import APT_CACHE
-
-    deadline = time.monotonic() + timeout_s
-    while time.monotonic() < deadline and proc.poll() is None:
-        for net in services.client.networks.list(filters={"label": [f"io.dlfleet.lab={lab}"]}):
-            if engine.network_gateway(net) in services.published(APT_CACHE):
-                return True
-        time.sleep(2)
-    return False

@@ -112,7 +112,7 @@ class Lab:
         images = self.images
         gateway = self.gateway()  # makes the lab's network
         if apt_cache:
-            self.services.apt_cache([gateway])
+            self.services.apt_cache([self.name])  # joins it: nothing else using it is disturbed
         started = time.monotonic()
         names = list(dict.fromkeys(name for name, _, _ in wanted))
         cached = {name for name in names if images.exists(RECIPES[name])}
@@ -175,6 +175,7 @@ class Lab:
             found,
             key=self.key,
             gateway=self.gateway() if apt_cache else None,
+            apt_cache=self.services.apt_cache([self.name])[self.name] if apt_cache else None,
             sandboxed=not engine.has_cap_sys_resource() if sandboxed is None else sandboxed,
             extra=extra,
             gpu_vars=gpu_vars,
@@ -221,6 +222,7 @@ class Lab:
             v.remove(force=True)
             removed.append(v.name)
         for n in self.client.networks.list(filters=self._filter("network")):
+            self.services.detach(n)
             try:
                 n.remove()
                 removed.append(n.name)

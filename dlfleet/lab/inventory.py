@@ -41,12 +41,15 @@ def build(
     *,
     key: Path,
     gateway: str | None,
+    apt_cache: str | None,
     sandboxed: bool,
     extra: dict[str, Any] | None = None,
     gpu_vars: dict[str, Any] | None = None,
 ) -> dict[str, Any]:
-    """The inventory as data. gateway: the lab network's address of this machine when hosts
-    use its apt cache, else None. sandboxed: this machine lacks CAP_SYS_RESOURCE."""
+    """The inventory as data. apt_cache: the shared apt cache's address on the lab network
+    when hosts use it, else None; gateway: then the lab network's address of this machine,
+    where the lab's own servers are (reached without the cache). sandboxed: this machine
+    lacks CAP_SYS_RESOURCE."""
     groups: dict[str, dict[str, Any]] = {}
     for h in hosts:
         groups.setdefault(h.os, {"hosts": {}})["hosts"][h.name] = {"ansible_host": h.address}
@@ -66,8 +69,10 @@ def build(
     builders = [h.name for h in hosts if h.os != "xenial"]
     if extra and builders:
         lab_vars["dl_image_build_host"] = builders[0]
-    if gateway:
-        lab_vars["apt_proxy_url"] = f"http://{gateway}:{APT_CACHE_PORT}"
+    if apt_cache:
+        lab_vars["apt_proxy_url"] = f"http://{apt_cache}:{APT_CACHE_PORT}"
+        if extra and "dl_image_profile" in extra:  # image builds fetch through it too
+            lab_vars["dl_image_apt_proxy"] = lab_vars["apt_proxy_url"]
         if gpu_hosts:  # the stand-in repositories are on this machine: no proxy for them
             lab_vars["apt_proxy_direct_hosts"] = [gateway]
     return {"all": {"children": {"lab": {"children": groups, "vars": lab_vars}}}}

@@ -4,7 +4,8 @@ wheels, the image registry, the stand-in NVIDIA repositories — each a containe
 They run from one image the lab builds on its own Debian 12 root filesystem (apt-cacher-ng,
 Debian's docker-registry, Python's http.server), carry the lab's labels
 (``io.dlfleet.lab=<owner>``, ``io.dlfleet.lab.kind=service``) and publish their port only on
-loopback and the Docker bridges' gateways, never on the LAN's addresses. Their data stays in
+loopback and the Docker bridges' gateways, never on the LAN's addresses (the shared apt cache
+joins each lab's network instead). Their data stays in
 the user's cache, mounted at the same path. ``lab.down`` removes them by label: nothing of
 the lab runs as a loose process and no pid file exists.
 
@@ -23,7 +24,6 @@ import hashlib
 import io
 import json
 import os
-import socket
 import time
 import urllib.error
 import urllib.request
@@ -54,16 +54,6 @@ RUN printf '#!/bin/sh\\nexit 101\\n' > /usr/sbin/policy-rc.d && chmod 0755 /usr/
  && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends %s \\
  && rm -rf /var/lib/apt/lists/* /usr/sbin/policy-rc.d
 """
-
-
-def _is_local_address(addr: str) -> bool:
-    """Whether addr is still one of this machine's addresses (a removed lab network's is not)."""
-    try:
-        with socket.socket(socket.AF_INET6 if ":" in addr else socket.AF_INET) as sock:
-            sock.bind((addr, 0))
-    except OSError:
-        return False
-    return True
 
 
 def answers_http(url: str) -> bool:
@@ -193,9 +183,12 @@ class Services:
             return []
         return sorted({ip for ip, _ in _bindings(container)})
 
-    def apt_cache(self, gateways: Iterable[str]) -> None:
-        """apt-cacher-ng on loopback, Docker's default bridge and gateways (the lab networks'
-        host addresses) — added to those it already serves that still exist. Each request
+    def apt_cache(self, networks: Iterable[str] = ()) -> dict[str, str]:
+        """apt-cacher-ng, published on loopback and Docker's default bridge (where Molecule's
+        instances are) and attached to each lab network in networks; its address on each of
+        them. A lab coming up or going never makes it again: what it publishes never
+        changes, and a network is joined while it runs (publishing a port on a lab's gateway
+        would not do: Docker drops traffic forwarded from one bridge to another). Each request
         goes to the host named in the URL (no remapping), so the cache works for any mirror."""
         cache_dir = paths.cache_dir() / "apt-cacher-ng"
         conf = cache_dir / "conf"
@@ -204,8 +197,6 @@ class Services:
             f"CacheDir: {cache_dir}/cache\nLogDir: {cache_dir}/log\n"
             f"SupportDir: /usr/lib/apt-cacher-ng\nPort: {APT_CACHE_PORT}\nExThreshold: 4\n"
         )
-        kept = [a for a in self.published(APT_CACHE) if _is_local_address(a)]
-        publish = {"127.0.0.1", engine.bridge_gateway(self.client), *kept, *gateways}
         self.run(
             APT_CACHE,
             owner=SHARED,
@@ -213,11 +204,35 @@ class Services:
             command=["/usr/sbin/apt-cacher-ng", "-c", str(conf), "ForeGround=1",
                      "SocketPath=/tmp/apt-cacher-ng.socket"],
             port=APT_CACHE_PORT,
-            publish=publish,
+            publish={"127.0.0.1", engine.bridge_gateway(self.client)},
             mounts={str(cache_dir / "cache"): "rw", str(cache_dir / "log"): "rw",
                     str(conf): "ro"},
             ready=lambda: answers_http(f"http://127.0.0.1:{APT_CACHE_PORT}/"),
         )  # fmt: skip
+        container = self.client.containers.get(APT_CACHE)
+        for name in networks:
+            if name not in self.attached(APT_CACHE):
+                self.client.networks.get(name).connect(container)
+        container.reload()
+        joined = container.attrs["NetworkSettings"]["Networks"]
+        return {name: joined[name]["IPAddress"] for name in networks}
+
+    def attached(self, name: str) -> list[str]:
+        """The networks container name is attached to (none if it does not exist)."""
+        try:
+            container = self.client.containers.get(name)
+        except NotFound:
+            return []
+        return sorted(container.attrs["NetworkSettings"]["Networks"])
+
+    def detach(self, network: Any) -> None:
+        """Take the shared apt cache off network (a lab's, about to be removed)."""
+        network.reload()
+        for cid in network.attrs.get("Containers") or {}:
+            with contextlib.suppress(NotFound):
+                container = self.client.containers.get(cid)
+                if container.name == APT_CACHE:
+                    network.disconnect(container, force=True)
 
     def files(self, name: str, owner: str, root: Path, bind: str, port: int) -> str:
         """Serve a folder read-only over HTTP on bind:port; its URL."""

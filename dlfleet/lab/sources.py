@@ -9,7 +9,7 @@ from typing import Any
 
 from .. import imagelock, paths, registry
 from . import gpu
-from .names import APT_CACHE_PORT, WHEELHOUSE_PORT
+from .names import WHEELHOUSE_PORT
 from .recipes import LINE_BASES, RECIPES
 from .services import Services
 
@@ -29,9 +29,9 @@ def image_sources(
     services: Services, lab_name: str, gateway: str, frameworks: list[str], lines: list[str]
 ) -> dict[str, Any]:
     """What the lab's hosts build the cpu image from, prepared on this machine: the
-    Debian 12 base as a saved archive, a wheelhouse of the locked wheels served over HTTP,
-    the apt cache. lines: the CUDA lines of simulated GPU hosts, whose wheels go into the
-    same wheelhouse."""
+    Debian 12 base as a saved archive, a wheelhouse of the locked wheels served over HTTP
+    (the apt cache's address goes in with the inventory: lab.inventory). lines: the CUDA
+    lines of simulated GPU hosts, whose wheels go into the same wheelhouse."""
     base_ref, base_archive = services.images.base_archive(RECIPES["bookworm"])
     wheels = imagelock.wheelhouse("cpu", frameworks, wheelhouse_root())
     for line in lines:
@@ -43,7 +43,6 @@ def image_sources(
         "dl_image_base": base_ref,
         "dl_image_base_archive": str(base_archive),
         "dl_image_pip_find_links": url,
-        "dl_image_apt_proxy": f"http://{gateway}:{APT_CACHE_PORT}",
     }
 
 

@@ -47,35 +47,51 @@ def _free_port() -> int:
 
 def test_apt_cache_is_a_labelled_container_on_loopback_and_bridges_only(services, docker_client):
     bridge = engine.bridge_gateway(docker_client)
-    net = docker_client.networks.create("dlfleet-test-aptcache", driver="bridge")
-    try:
-        net.reload()
-        lab_gateway = engine.network_gateway(net)
-        services.apt_cache([])
-        container = docker_client.containers.get(APT_CACHE)
-        assert container.labels[LABEL] == SHARED
-        assert container.labels[f"{LABEL}.kind"] == "service"
-        assert {"127.0.0.1", bridge} <= set(services.published(APT_CACHE))
-        # a lab network made later is added: the container is made again, the cache kept
-        services.apt_cache([lab_gateway])
-        assert lab_gateway in services.published(APT_CACHE)
-        for addr in ("127.0.0.1", bridge, lab_gateway):
-            assert engine.port_open(addr, APT_CACHE_PORT), addr
-        # asked again for the same, the running container is kept
-        running = docker_client.containers.get(APT_CACHE).id
-        services.apt_cache([lab_gateway])
-        assert docker_client.containers.get(APT_CACHE).id == running
-    finally:
-        net.remove()
-    # the removed network's address is dropped the next time
-    services.apt_cache([])
-    assert lab_gateway not in services.published(APT_CACHE)
+    services.apt_cache()
+    container = docker_client.containers.get(APT_CACHE)
+    assert container.labels[LABEL] == SHARED
+    assert container.labels[f"{LABEL}.kind"] == "service"
+    assert set(services.published(APT_CACHE)) == {"127.0.0.1", bridge}
+    for addr in ("127.0.0.1", bridge):
+        assert engine.port_open(addr, APT_CACHE_PORT), addr
     lan = _lan_addresses()
     if not lan:
         pytest.skip("this machine has no address besides loopback and Docker bridges")
     for addr in lan:
         with pytest.raises(ConnectionRefusedError):
             socket.create_connection((addr, APT_CACHE_PORT), timeout=2).close()
+
+
+def test_a_lab_network_joins_the_running_apt_cache_and_leaves_it(services, docker_client):
+    """A lab coming up (or going) never restarts the cache under someone else's apt: the
+    running container joins the lab's network, and a host there fetches through it."""
+    services.apt_cache()
+    running = docker_client.containers.get(APT_CACHE).id
+    net = docker_client.networks.create("dlfleet-test-aptcache", driver="bridge")
+    try:
+        address = services.apt_cache([net.name])[net.name]
+        assert docker_client.containers.get(APT_CACHE).id == running
+        assert net.name in services.attached(APT_CACHE)
+        assert services.apt_cache([net.name]) == {net.name: address}  # asked again: the same
+        # a container on the lab network reaches the cache at that address (the cache image
+        # has Python; any HTTP answer from apt-cacher-ng will do)
+        probe = docker_client.containers.run(
+            docker_client.containers.get(APT_CACHE).image,
+            ["python3", "-c", f"import urllib.request as u, urllib.error as e\n"
+             f"try: u.urlopen('http://{address}:{APT_CACHE_PORT}/', timeout=5)\n"
+             f"except e.HTTPError as err: print('answered', err.code)\n"
+             f"else: print('answered 200')"],
+            network=net.name, remove=True, cap_drop=["ALL"], user="65534:65534",
+        )  # fmt: skip
+        assert probe.decode().startswith("answered"), probe
+        services.detach(net)
+        assert net.name not in services.attached(APT_CACHE)
+        assert docker_client.containers.get(APT_CACHE).id == running
+    finally:
+        services.detach(net)
+        net.remove()
+    # what it publishes never changed
+    assert set(services.published(APT_CACHE)) == {"127.0.0.1", engine.bridge_gateway(docker_client)}
 
 
 def test_files_are_served_read_only_and_removed_by_owner(services, docker_client, tmp_path):
