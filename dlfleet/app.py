@@ -69,10 +69,11 @@ def provision(
         raise DlfleetError(f"playbook not found: {book}")
     extravars = parse_extravars(extra_vars)
     inv = resolve_inventory(settings, inventory)
+    selected = _Selected(inv, limit)  # read once, if at all
     if retry_failed:
-        limit = _retry_limit(settings, limit, inv)
+        limit = _retry_limit(settings, limit, selected)
     if rolling:
-        extravars = {**_rolling_vars(settings, inv, serial, max_fail_percentage), **extravars}
+        extravars = {**_rolling_vars(settings, selected, serial, max_fail_percentage), **extravars}
     if lock:
         run_id, holder = locks.run_identity(f"invoke provision {book.name}")
         extravars = {"dlfleet_run_id": run_id, "dlfleet_run_holder": holder, **extravars}
@@ -130,11 +131,28 @@ def query(settings: Settings, playbook: str, **kwargs: Any) -> RunResult:
     )
 
 
+class _Selected:
+    """The hosts a run's inventory and --limit select, with their variables: read when first
+    needed (--retry-failed with --limit, rolling settings the inventory holds), once."""
+
+    def __init__(self, inv: Path, limit: str | None):
+        self.inv, self.limit = inv, limit
+        self._hostvars: dict[str, dict[str, Any]] | None = None
+
+    def hostvars(self) -> dict[str, dict[str, Any]]:
+        if self._hostvars is None:
+            from . import inventory
+
+            self._hostvars = inventory.hostvars(self.inv, self.limit)
+        return self._hostvars
+
+
 def _rolling_vars(
-    settings: Settings, inv: Path, serial: str | None, max_fail: str | None
+    settings: Settings, selected: _Selected, serial: str | None, max_fail: str | None
 ) -> dict[str, Any]:
     """dlfleet_serial / dlfleet_max_fail_percentage: the flag, else invoke's configuration,
-    else the inventory (read here: play keywords never see inventory variables)."""
+    else the inventory's hosts that --limit selects (read here: play keywords never see
+    inventory variables)."""
     chosen = {
         "dlfleet_serial": serial or settings.serial,
         "dlfleet_max_fail_percentage": max_fail or settings.max_fail_percentage,
@@ -143,22 +161,20 @@ def _rolling_vars(
     if len(out) < len(chosen):
         from . import inventory
 
-        out = {**inventory.rolling(inventory.hostvars(inv)), **out}
+        out = {**inventory.rolling(selected.hostvars()), **out}
     return out
 
 
-def _retry_limit(settings: Settings, limit: str | None, inv: Path | None = None) -> str:
+def _retry_limit(settings: Settings, limit: str | None, selected: _Selected | None = None) -> str:
     last = load_last_summary(settings.state)
     if not last:
         raise DlfleetError("--retry-failed: no earlier run recorded")
     failed = last.get("failed_hosts") or []
     if not failed:
         raise DlfleetError("--retry-failed: the last run had no failed hosts")
-    if limit and inv:
+    if limit and selected:
         # the failed hosts inside --limit (Ansible patterns cannot group "limit & (a, b)")
-        from . import inventory
-
-        in_limit = set(inventory.hostvars(inv, limit))
+        in_limit = set(selected.hostvars())
         failed = [h for h in failed if h in in_limit]
         if not failed:
             raise DlfleetError(f"--retry-failed: no host that failed last time is in {limit}")

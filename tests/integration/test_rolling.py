@@ -83,6 +83,21 @@ def test_retry_failed_with_limit_is_the_intersection(tmp_path):
     (tmp_path / "state" / "runs").mkdir(parents=True)
     (tmp_path / "state" / "runs" / "last.json").write_text('{"failed_hosts": ["h1", "h2"]}')
     inv = app.resolve_inventory(settings, None)
-    assert app._retry_limit(settings, "h2:h3", inv) == "h2"
+    assert app._retry_limit(settings, "h2:h3", app._Selected(inv, "h2:h3")) == "h2"
     with pytest.raises(DlfleetError, match="no host that failed last time is in h3"):
-        app._retry_limit(settings, "h3", inv)
+        app._retry_limit(settings, "h3", app._Selected(inv, "h3"))
+
+
+def test_retry_failed_with_limit_reads_the_inventory_once(tmp_path, monkeypatch):
+    """--retry-failed --limit and rolling settings from the inventory: one ansible-inventory
+    read serves both (the hosts --limit selects), and the run is the intersection."""
+    settings = lab(tmp_path, {"dlfleet_serial": 1})
+    (tmp_path / "state" / "runs").mkdir(parents=True)
+    (tmp_path / "state" / "runs" / "last.json").write_text('{"failed_hosts": ["h1", "h2", "h3"]}')
+    reads = []
+    real = inventory.hostvars
+    monkeypatch.setattr(inventory, "hostvars", lambda *a: reads.append(a) or real(*a))
+    result = run(settings, tmp_path, retry_failed=True, limit="h2:h3", keep=False)
+    assert result.ok, result.failures
+    assert batches(result) == ["h2", "h3"]  # serial 1 from group_vars, h1 left out
+    assert len(reads) == 1
