@@ -1,5 +1,6 @@
-"""dl_image's filters: which build arguments would carry credentials into the image, and
-which archives on the control machine arrived whole."""
+"""dl_image's filters: which build arguments would carry credentials into the image, which
+archives on the control machine arrived whole, and the play's image plan (who builds each
+image, how it travels, what each host does)."""
 
 from __future__ import annotations
 
@@ -55,9 +56,64 @@ def whole_archives(stat_results: list[dict[str, Any]]) -> list[str]:
     return whole
 
 
+def plan(
+    play_hosts: list[str],
+    hostvars: Any,
+    build_host: str,
+    distribution: str,
+    cached: list[str],
+) -> dict[str, Any]:
+    """Who builds each image of the play and how it reaches the hosts that lack it.
+
+    play_hosts: the play's hosts in order; hostvars: each host's ``dl_image_ref`` (its image)
+    and ``__dl_image_have`` (which of the play's images it holds already); build_host:
+    dl_image_build_host; distribution: archive, registry or build (every host builds its own);
+    cached: images with a whole archive on the control machine (dl_image_whole_archives).
+
+    Returns ``builders`` (image -> its builder: build_host when it is in the play, else the
+    first host that runs the image), ``via`` (image -> archive, registry, build, or cache: its
+    archive is used, never a build; with a registry a cached archive only seeds the builder,
+    which pushes it), ``missing`` (images some host lacks) and ``hosts``: per host, ``build``
+    (images it builds), ``seed`` (cached archives it loads to push) and ``share`` (images it
+    is the builder of that another host lacks: saved and relayed, or pushed).
+    """
+    if distribution not in ("archive", "registry", "build"):
+        raise ValueError(
+            f"dl_image_distribution must be archive, registry or build, not {distribution!r}"
+        )
+    ref = {h: hostvars[h]["dl_image_ref"] for h in play_hosts}
+    have = {h: set(hostvars[h].get("__dl_image_have") or []) for h in play_hosts}
+    refs = list(dict.fromkeys(ref[h] for h in play_hosts))
+    first = {}
+    for h in play_hosts:
+        first.setdefault(ref[h], h)
+    builders = {r: build_host if build_host in play_hosts else first[r] for r in refs}
+    cached = [r for r in refs if r in set(cached or [])]
+    via = {r: distribution for r in refs}
+    if distribution != "registry":
+        via.update(dict.fromkeys(cached, "cache"))
+    lacking = {h for h in play_hosts if ref[h] not in have[h]}
+    missing = list(dict.fromkeys(ref[h] for h in play_hosts if h in lacking))
+    hosts = {}
+    for h in play_hosts:
+        mine = [ref[h]] if distribution == "build" else [r for r in refs if builders[r] == h]
+        needed = [r for r in mine if r in missing and r not in have[h]]
+        others_lack = {ref[o] for o in lacking if o != h}
+        hosts[h] = {
+            "build": [r for r in needed if r not in cached],
+            "seed": [r for r in needed if r in cached] if distribution == "registry" else [],
+            "share": [
+                r for r in refs
+                if builders[r] == h and r in others_lack and via[r] in ("archive", "registry")
+            ],
+        }  # fmt: skip
+    return {"builders": builders, "via": via, "missing": missing, "hosts": hosts}
+
+
 class FilterModule:
     def filters(self) -> dict[str, Any]:
         return {
             "dl_image_leaky_build_args": leaky_build_args,
             "dl_image_whole_archives": whole_archives,
+            "dl_image_plan": plan,
         }
