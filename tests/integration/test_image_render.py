@@ -103,3 +103,41 @@ def test_dockerfile_renders_for_each_profile(tmp_path, inventory, profile, cuda,
         if not continued:
             assert line.split()[0] in known, line
         continued = line.rstrip().endswith("\\")
+
+
+NAMED_TWICE = """\
+- hosts: all
+  gather_facts: false
+  vars:
+    dl_image_profile: cpu
+    dl_image_frameworks: [sklearn]
+  tasks:
+    - {include_role: {name: dl_image, tasks_from: name}}
+    - {ansible.builtin.set_fact: {first: "{{ dl_image_ref }}"}}
+    - {include_role: {name: dl_image, tasks_from: name}}
+    - {ansible.builtin.set_fact: {second: "{{ dl_image_ref }}"}}
+    - include_role: {name: dl_image, tasks_from: name}
+      vars: {dl_image_uid: 2000}
+    - ansible.builtin.set_stats:
+        data: {refs: ["{{ first }}", "{{ second }}", "{{ dl_image_ref }}"]}
+"""
+
+
+def test_the_image_is_named_once_per_run_for_one_description(tmp_path, inventory):
+    """site.yml, dl_image and dl_containers each ask for the image's name: the lock files are
+    read and the Dockerfile rendered once per run, unless what the name depends on changed
+    (here the image user's uid, which the Dockerfile bakes in)."""
+    book = tmp_path / "named.yml"
+    book.write_text(NAMED_TWICE)
+    result = run_playbook(RunRequest(playbook=book, inventory=inventory), state=tmp_path / "state")
+    assert result.ok, result.failures
+    first, second, third = result.data["refs"]
+    assert first == second and third != first
+    assert ":cpu-" in first
+    reads = [
+        e for p in (result.run_dir / "artifacts").rglob("job_events/*.json")
+        for e in [yaml.safe_load(p.read_text())]
+        if e.get("event") == "runner_on_ok"
+        and e["event_data"].get("task") == "Name the image after its inputs (same inputs, same tag)"
+    ]  # fmt: skip
+    assert len(reads) == 2  # the first description, then the changed one
