@@ -353,3 +353,19 @@ def test_defaults_live_in_invoke_yaml_only():
     assert Settings() == Settings.from_config(shipped)
     assert Settings().lab_image_frameworks == ["sklearn"]
     assert Settings().keep_runs == shipped["keep_runs"]
+
+
+def test_whether_a_reboot_is_due_has_one_home():
+    """The driver role decides it (reboot_state.yml, through detection); the report and the
+    role's own load step read that decision instead of asking modinfo themselves."""
+    homes = sorted(
+        str(path.relative_to(paths.ROOT))
+        for folder in ("playbooks", "roles")
+        for path in (paths.ROOT / folder).rglob("*.yml")
+        if "molecule" not in path.parts and "modinfo " in path.read_text()
+    )
+    assert homes == ["roles/nvidia_driver/tasks/reboot_state.yml"]
+    detect = (paths.ROLES / "nvidia_driver" / "tasks" / "detect.yml").read_text()
+    assert "import_tasks: reboot_state.yml" in detect
+    report = (paths.PLAYBOOKS / "report.yml").read_text()
+    assert "'reboot_required': nvidia_driver_reboot_required" in report
