@@ -85,8 +85,7 @@ def container_urls(result: RunResult) -> list[str]:
     """Lines with each Jupyter URL (token included) and the SSH tunnel to reach it, to copy as
     printed: the host's SSH key, port and options as the inventory gives them, and local ports
     that do not collide when several hosts publish the same ones."""
-    urls = dict(result.data.get("urls") or {})
-    ssh = urls.pop("_ssh", {})
+    urls = result.data.get("urls") or {}
     taken: set[int] = set()
 
     def local(port: str | None) -> int:
@@ -97,8 +96,9 @@ def container_urls(result: RunResult) -> list[str]:
         return wanted
 
     lines = []
-    for host, rows in sorted(urls.items()):
-        for row in rows:
+    for host, published in sorted(urls.items()):
+        ssh = published.get("ssh") or {}
+        for row in published.get("workspaces") or []:
             labels = row.get("labels") or {}
             token = base64.b64decode(row.get("token_b64") or "").decode().strip()
             name = labels.get("io.dlfleet.container", "?")
@@ -111,7 +111,7 @@ def container_urls(result: RunResult) -> list[str]:
                 continue
             ljp = local(jp)
             lines.append(_url_line(host, name, f"http://localhost:{ljp}", query))
-            lines.append(f"    tunnel: {tunnel_command(ssh.get(host) or {}, host, (ljp, jp))}")
+            lines.append(f"    tunnel: {tunnel_command(ssh, host, (ljp, jp))}")
     return lines
 
 

@@ -302,15 +302,25 @@ def test_printed_tunnels_work_as_printed_and_do_not_collide():
               "io.dlfleet.bind": "127.0.0.1"}  # fmt: skip
     data = {
         "urls": {
-            "a": [{"labels": labels, "token_b64": base64.b64encode(b"tok-a\n").decode()}],
-            "b": [{"labels": labels, "token_b64": base64.b64encode(b"tok-b").decode()}],
-            "_ssh": {"a": ssh, "b": {**ssh, "target": "me@b.example", "port": 2222, "key": ""}},
+            "A": {
+                "workspaces": [
+                    {"labels": labels, "token_b64": base64.b64encode(b"tok-a\n").decode()}
+                ],
+                "ssh": ssh,
+            },
+            # a host may be called anything, "_ssh" too: it is a host like the others
+            "_ssh": {
+                "workspaces": [
+                    {"labels": labels, "token_b64": base64.b64encode(b"tok-b").decode()}
+                ],
+                "ssh": {**ssh, "target": "me@b.example", "port": 2222, "key": ""},
+            },
         }
     }
     result = SimpleNamespace(data=data)
     lines = views.container_urls(result)
     assert lines[0] == (
-        "a dl-lab: http://localhost:8888/lab?token=tok-a"
+        "A dl-lab: http://localhost:8888/lab?token=tok-a"
         "  (TensorBoard: http://localhost:8888/proxy/6006/?token=tok-a)"
     )
     assert shlex.split(lines[1].split("tunnel: ", 1)[1]) == [
@@ -319,7 +329,7 @@ def test_printed_tunnels_work_as_printed_and_do_not_collide():
         "-o", "StrictHostKeyChecking=no", "-o", "UserKnownHostsFile=/dev/null", "root@172.30.0.2",
     ]  # fmt: skip
     # the second host publishes the same ports: other local ports, same remote ones
-    assert lines[2].startswith("b dl-lab: http://localhost:8889/lab?token=tok-b  (TensorBoard:")
+    assert lines[2].startswith("_ssh dl-lab: http://localhost:8889/lab?token=tok-b  (TensorBoard:")
     assert "-L 8889:127.0.0.1:8888 -p 2222" in lines[3]
     assert lines[3].endswith("me@b.example")
 
