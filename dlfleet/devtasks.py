@@ -104,14 +104,14 @@ _TOOLCHAIN = [
 ]
 
 
-def _suite_lanes(c, timings: testsuite.Timings) -> None:
+def _suite_lanes(c, timings: testsuite.Timings, integration: bool = False) -> None:
     """Two lanes from the start. In the foreground, the Molecule scenarios whose instances
     share names, one after another, the image scenarios first (testsuite.IMAGE_SCENARIOS:
     what comes later loads their archives); in the background, one chain (beside_chain):
-    testsuite.BESIDE_SCENARIOS under instance names of their own, the end-to-end test, then
-    the 2.19 site test. The shared images and the apt cache are made first, once; a lab
-    coming up joins the apt cache's network without restarting it, so nothing waits for
-    another."""
+    the integration tests (with integration), testsuite.BESIDE_SCENARIOS under instance names
+    of their own, the end-to-end test, then the 2.19 site test. The shared images and the
+    apt cache are made first, once; a lab coming up joins the apt cache's network without
+    restarting it, so nothing waits for another."""
     settings = settings_of(c)
     everything = _scenarios(None, None)
     pairs = testsuite.suite_order([p for p in everything if p not in testsuite.BESIDE_SCENARIOS])
@@ -124,7 +124,8 @@ def _suite_lanes(c, timings: testsuite.Timings) -> None:
     with testsuite.apt_cache_held(lab.client):
         try:
             jobs.start(
-                f"beside: {names}, the e2e, the 2.19 site test",
+                f"beside: {'integration, ' if integration else ''}{names}, the e2e, "
+                "the 2.19 site test",
                 [
                     sys.executable,
                     "-c",
@@ -132,6 +133,7 @@ def _suite_lanes(c, timings: testsuite.Timings) -> None:
                     "devtasks.beside_chain(*map(json.loads, sys.argv[1:]))",
                     json.dumps(beside),
                     json.dumps(env),
+                    json.dumps(integration),
                 ],
             )
             for role, scenario in pairs:
@@ -141,9 +143,13 @@ def _suite_lanes(c, timings: testsuite.Timings) -> None:
             jobs.finish_all()
 
 
-def beside_chain(beside: list[list[str]], molecule_env: dict[str, str]) -> None:
+def beside_chain(
+    beside: list[list[str]], molecule_env: dict[str, str], integration: bool = False
+) -> None:
     """The suite's background lane, one part after another, each one's time printed: the
-    scenarios in beside (role, scenario) under molecule_env and their own
+    integration tests (with integration: nothing in them disturbs a scenario or a lab, the
+    shared apt cache included, and they write nothing the scenarios read); the scenarios in
+    beside (role, scenario) under molecule_env and their own
     testsuite.BESIDE_SCENARIOS environment; the collection's AWX build context; the
     end-to-end test; the 2.19 toolchain and its site test (the 2.19 line's own scenarios,
     which cover less than it does, run in `invoke test.modern`). The first failure ends the
@@ -154,6 +160,8 @@ def beside_chain(beside: list[list[str]], molecule_env: dict[str, str]) -> None:
         app.run_checked(argv, **kwargs)
         app.say(f"{name}: {(time.monotonic() - started) / 60:.1f} min")
 
+    if integration:
+        timed("integration", [sys.executable, "-m", "pytest", "tests/integration", "-q"])
     for role, scenario in beside:
         timed(
             f"molecule {role}/{scenario}",
@@ -259,8 +267,9 @@ def test_e2e(c):
 @task(default=True)
 @user_errors
 def test_all(c):
-    """Everything CI runs: lint, unit, integration, every Molecule scenario beside the
-    end-to-end test and the site test on ansible-core 2.19; then the time each part took."""
+    """Everything CI runs: lint beside the unit tests; then every Molecule scenario beside the
+    integration tests, the end-to-end test and the site test on ansible-core 2.19; then the
+    time each part took."""
     timings = testsuite.Timings()
     started = time.monotonic()
     try:
@@ -273,11 +282,9 @@ def test_all(c):
         try:
             with timings.part("unit"):
                 test_unit(c)
-            with timings.part("integration"):
-                test_integration(c)
         finally:
             jobs.finish(linting)  # its output shown; a lint failure raised here
-        _suite_lanes(c, timings)
+        _suite_lanes(c, timings, integration=True)
     finally:
         app.console.print(timings.table(time.monotonic() - started))
     app.say("all tests passed")
