@@ -51,6 +51,16 @@ def test_integration(c):
     _pytest("tests/integration", "-q")
 
 
+_SANITY = "from dlfleet import app, collection; collection.sanity(app.say)"
+
+
+@task
+@user_errors
+def test_sanity(c):
+    """ansible-test sanity on the collection as users get it (its tarball, unpacked)."""
+    collection.sanity(app.say)
+
+
 @task
 @user_errors
 def test_lint(c):
@@ -124,7 +134,7 @@ def _suite_lanes(c, timings: testsuite.Timings, integration: bool = False) -> No
     with testsuite.apt_cache_held(lab.client):
         try:
             jobs.start(
-                f"beside: {'integration, ' if integration else ''}{names}, the e2e, "
+                f"beside: {'integration, ' if integration else ''}sanity, {names}, the e2e, "
                 "the 2.19 site test",
                 [
                     sys.executable,
@@ -148,7 +158,8 @@ def beside_chain(
 ) -> None:
     """The suite's background lane, one part after another, each one's time printed: the
     integration tests (with integration: nothing in them disturbs a scenario or a lab, the
-    shared apt cache included, and they write nothing the scenarios read); the scenarios in
+    shared apt cache included, and they write nothing the scenarios read); ansible-test
+    sanity on the collection; the scenarios in
     beside (role, scenario) under molecule_env and their own
     testsuite.BESIDE_SCENARIOS environment; the collection's AWX build context; the
     end-to-end test; the 2.19 toolchain and its site test (the 2.19 line's own scenarios,
@@ -162,6 +173,7 @@ def beside_chain(
 
     if integration:
         timed("integration", [sys.executable, "-m", "pytest", "tests/integration", "-q"])
+    timed("ansible-test sanity", [sys.executable, "-c", _SANITY])
     for role, scenario in beside:
         timed(
             f"molecule {role}/{scenario}",
@@ -297,6 +309,7 @@ def test_collection() -> Collection:
         unit=test_unit,
         integration=test_integration,
         lint=test_lint,
+        sanity=test_sanity,
         molecule=test_molecule,
         e2e=test_e2e,
         modern=test_modern,

@@ -56,7 +56,7 @@ options:
     description: Mode of the parents this module creates (root's).
     type: str
     default: "0711"
-author: dlfleet
+author: dlfleet maintainers (@dlfleet)
 """
 
 EXAMPLES = r"""
@@ -224,7 +224,7 @@ def main():
                 errors.append(who + str(exc))
         if errors:
             module.fail_json(msg="; ".join(errors), errors=errors)
-        changed = any(action in ("created", "owned") for _, action, _ in plans)
+        changed = any(action in ("created", "owned") for _folder, action, _missing in plans)
         if not module.check_mode:
             for folder, action, missing in plans:
                 if action in ("created", "owned"):
@@ -238,8 +238,7 @@ def main():
     module.exit_json(
         changed=changed,
         folders=[
-            dict(path=folder["path"], name=folder["name"], action=action)
-            for folder, action, _ in plans
+            dict(path=plan_[0]["path"], name=plan_[0]["name"], action=plan_[1]) for plan_ in plans
         ],
     )
 

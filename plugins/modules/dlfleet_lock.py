@@ -42,7 +42,7 @@ options:
     description: Seconds after which a lock is taken over.
     type: int
     default: 43200
-author: dlfleet
+author: dlfleet maintainers (@dlfleet)
 """
 
 EXAMPLES = r"""

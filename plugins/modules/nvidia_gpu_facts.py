@@ -22,7 +22,7 @@ options:
     description: Root of procfs (for tests).
     type: path
     default: /proc
-author: dlfleet
+author: dlfleet maintainers (@dlfleet)
 """
 
 EXAMPLES = r"""
@@ -100,7 +100,7 @@ def smi(module):
     path = module.get_bin_path("nvidia-smi")
     if not path:
         return []
-    rc, out, _ = module.run_command(
+    rc, out, _err = module.run_command(
         [
             path,
             "--query-gpu=index,pci.bus_id,name,memory.total,driver_version,persistence_mode",

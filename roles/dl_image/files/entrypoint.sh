@@ -12,7 +12,8 @@ set -eu
 # Containers may run as any host UID (so files in shared folders belong to their user):
 # give that user a writable home.
 if [ ! -w "${HOME:-/nonexistent}" ]; then
-    export HOME="/tmp/home-$(id -u)"
+    HOME="/tmp/home-$(id -u)"
+    export HOME
     mkdir -p "$HOME"
 fi
 
