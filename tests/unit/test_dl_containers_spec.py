@@ -549,3 +549,14 @@ def test_a_workspace_mounts_its_own_secret_and_the_common_folder_when_given():
     # a server the hub signs users into has no Jupyter secret of its own to mount
     hub = plugin.workspace({**spec["containers"][0], "auth": "hub"}, host)
     assert not [v for v in hub["volumes"] if "/run/secrets/" in v]
+
+
+def test_the_health_check_is_what_running_workspaces_were_created_with():
+    """A changed health check recreates every workspace on the next provision run: its text is
+    held here. The activity probe leaves the check's own process out by the same text."""
+    call = "urllib.request.urlopen('http://127.0.0.1:8888/api'"
+    assert plugin.HEALTHCHECK["test"] == [
+        "CMD", "python3", "-c", f"import urllib.request; {call}, timeout=3)",
+    ]  # fmt: skip
+    assert repr(call) in plugin.ACTIVITY_PROBE
+    compile(plugin.ACTIVITY_PROBE, "probe", "exec")
