@@ -288,7 +288,7 @@ def test_all(c):
         # lint reads the tree and writes nothing the tests read: it runs beside them
         jobs = testsuite.Background(settings_of(c).state, timings)
         linting = jobs.start(
-            "lint (beside unit and integration)",
+            "lint (beside the unit tests)",
             [sys.executable, "-c", "from dlfleet import devtasks; devtasks.lint()"],
         )
         try:
