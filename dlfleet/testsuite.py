@@ -37,14 +37,13 @@ HARDWARE_SCENARIOS = {"gpu"}
 # Instances are named after their OS plus this variable's value (.config/molecule/config.yml;
 # empty unless set): scenarios run beside others under names of their own.
 SUFFIX_VAR = "DLFLEET_MOLECULE_SUFFIX"
-# Scenarios the suite runs in its background lane, beside the others, each with the
+# Scenarios the suite runs beside the others (once no lab comes up any more), each with the
 # environment that makes its instances and ports its own (a test checks it): the hub's
-# instances have names of their own, the toolkit's get a suffix (SUFFIX_VAR). The driver's
-# scenario could too (its names carry SUFFIX_VAR), but it runs in the main lane: with it the
-# two lanes take about as long as each other.
+# instances have names of their own, the others get a suffix (SUFFIX_VAR).
 BESIDE_SCENARIOS: dict[tuple[str, str], dict[str, str]] = {
     ("dl_hub", "default"): {},
     ("nvidia_container_toolkit", "default"): {SUFFIX_VAR: "-tk"},
+    ("nvidia_driver", "default"): {SUFFIX_VAR: "-drv"},
 }
 # The scenarios that build the deep-learning images (CUDA 13's and 12's; the cpu image): the
 # suite runs them first, and what uses the same images afterwards (the other scenarios, the
