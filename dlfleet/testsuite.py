@@ -37,7 +37,7 @@ HARDWARE_SCENARIOS = {"gpu"}
 # Instances are named after their OS plus this variable's value (.config/molecule/config.yml;
 # empty unless set): scenarios run beside others under names of their own.
 SUFFIX_VAR = "DLFLEET_MOLECULE_SUFFIX"
-# Scenarios the suite runs beside the others (once no lab comes up any more), each with the
+# Scenarios the suite runs in its background lane, beside the others, each with the
 # environment that makes its instances and ports its own (a test checks it): the hub's
 # instances have names of their own, the others get a suffix (SUFFIX_VAR).
 BESIDE_SCENARIOS: dict[tuple[str, str], dict[str, str]] = {
