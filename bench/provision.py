@@ -3,11 +3,14 @@
 
     python bench/provision.py scaling [--sizes 1,2,4,8] [--tags docker]
     python bench/provision.py levers  [--hosts noble=2] [--tags docker]
+    python bench/provision.py cpu     [--hosts 3] [--repeats 3] [--tags docker]
 
 scaling: for each lab size, the first run and a no-change run of playbooks/site.yml, with
 the ratio to one host. levers: the same no-change run with dlfleet's speed levers off
 (no SSH pipelining, no ControlPersist, no fact cache), on, and on with the Mitogen strategy
-(where the `speed` extra is installed), side by side.
+(where the `speed` extra is installed), side by side. cpu: the control machine's CPU
+(user+sys of the run and everything it started) for a no-change run on one host and on all
+hosts of a lab of identical noble hosts, medians, and the CPU each extra host costs.
 Each measurement uses a fresh lab named dlfleet-bench; numbers vary with the machine's load.
 """
 
@@ -15,6 +18,7 @@ from __future__ import annotations
 
 import argparse
 import importlib.util
+import resource
 import sys
 import tempfile
 import time
@@ -44,6 +48,7 @@ def provision(
     *,
     strategy: str = "linear",
     extravars: dict[str, object] | None = None,
+    limit: str | None = None,
 ) -> float:
     lab = settings.lab()
     request = RunRequest(
@@ -54,6 +59,7 @@ def provision(
         forks=settings.forks,
         strategy=strategy,
         extravars=extravars or {},
+        limit=limit,
     )
     started = time.monotonic()
     result = run_playbook(request, state=settings.state, keep=False)
@@ -131,6 +137,41 @@ def levers(spec: str, tags: list[str], repeats: int) -> None:
     Console().print(table)
 
 
+def _children_cpu() -> float:
+    usage = resource.getrusage(resource.RUSAGE_CHILDREN)
+    return usage.ru_utime + usage.ru_stime
+
+
+def cpu(count: int, tags: list[str], repeats: int) -> None:
+    """No-change runs on one host (--limit) and on all count hosts of one lab, in rounds; the
+    control machine's CPU per run (user+sys of ansible-playbook and everything it started)."""
+    samples: dict[str, list[float]] = {"1 host": [], f"{count} hosts": []}
+    with tempfile.TemporaryDirectory() as state:
+        settings = fresh_lab(f"noble={count}", state)
+        try:
+            provision(settings, tags)  # converge once, then measure no-change runs
+            for _ in range(repeats):
+                for name, limit in (("1 host", "noble-1"), (f"{count} hosts", None)):
+                    before = _children_cpu()
+                    provision(settings, tags, limit=limit)
+                    samples[name].append(_children_cpu() - before)
+                    print(f"{name}: {samples[name][-1]:.1f}s CPU", flush=True)
+        finally:
+            settings.lab().down()
+    one, many = (sorted(v)[len(v) // 2] for v in samples.values())
+    table = Table(
+        title=f"Control-machine CPU of a no-change run, median of {repeats} "
+        f"(tags: {','.join(tags) or 'all'})"
+    )
+    for column in ("hosts", "CPU (user+sys)", "ratio", "per extra host"):
+        table.add_column(column, justify="right")
+    table.add_row("1", f"{one:.1f}s", "1.00x", "")
+    table.add_row(
+        str(count), f"{many:.1f}s", f"{many / one:.2f}x", f"{(many - one) / (count - 1):.1f}s"
+    )
+    Console().print(table)
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     sub = parser.add_subparsers(dest="mode", required=True)
@@ -141,10 +182,16 @@ def main() -> None:
     lv.add_argument("--hosts", default="noble=2")
     lv.add_argument("--tags", default="")
     lv.add_argument("--repeats", type=int, default=3)
+    cp = sub.add_parser("cpu")
+    cp.add_argument("--hosts", type=int, default=3)
+    cp.add_argument("--tags", default="")
+    cp.add_argument("--repeats", type=int, default=3)
     args = parser.parse_args()
     tags = [t for t in args.tags.split(",") if t]
     if args.mode == "scaling":
         scaling([int(n) for n in args.sizes.split(",")], tags)
+    elif args.mode == "cpu":
+        cpu(args.hosts, tags, args.repeats)
     else:
         levers(args.hosts, tags, args.repeats)
 

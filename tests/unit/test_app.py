@@ -379,3 +379,23 @@ def test_whether_a_reboot_is_due_has_one_home():
     assert "import_tasks: reboot_state.yml" in detect
     report = (paths.PLAYBOOKS / "report.yml").read_text()
     assert "'reboot_required': nvidia_driver_reboot_required" in report
+
+
+def test_the_secrets_folder_and_the_ssh_tunnel_have_one_home():
+    """The secrets folder's default is the role's (defaults, which its argument specs must
+    match); the tunnel command is the dl_containers filter's, which the CLI calls."""
+    folder = yaml.safe_load((paths.ROLES / "dl_containers" / "defaults" / "main.yml").read_text())[
+        "dl_containers_secrets_dir"
+    ]
+    code = [
+        path
+        for pattern in ("dlfleet/**/*.py", "plugins/**/*.py", "playbooks/**/*.yml",
+                        "roles/*/tasks/*.yml", "roles/*/templates/*", "tasks.py")
+        for path in paths.ROOT.glob(pattern)
+    ]  # fmt: skip
+    assert len(code) > 50
+    assert [str(p.relative_to(paths.ROOT)) for p in code if folder in p.read_text()] == []
+    tunnel = re.compile(r"""["']ssh["'],\s*["']-N["']""")
+    assert [str(p.relative_to(paths.ROOT)) for p in code if tunnel.search(p.read_text())] == [
+        "plugins/filter/dl_containers.py"
+    ]
