@@ -69,7 +69,7 @@ def test_lint(c):
 
 
 def lint() -> None:
-    """What test.lint runs (also run beside the integration tests by test_all)."""
+    """What test.lint runs (test_all runs it beside the unit tests)."""
     app.run_checked(["ruff", "check", "."])
     app.run_checked(["ruff", "format", "--check", "."])
     app.run_checked(["yamllint", "--strict", "."])
@@ -114,12 +114,12 @@ _TOOLCHAIN = [
 ]
 
 
-def _suite_lanes(c, timings: testsuite.Timings, integration: bool = False) -> None:
+def _suite_lanes(c, timings: testsuite.Timings) -> None:
     """Two lanes from the start. In the foreground, the Molecule scenarios whose instances
     share names, one after another, the image scenarios first (testsuite.IMAGE_SCENARIOS:
     what comes later loads their archives); in the background, one chain (beside_chain):
-    the integration tests (with integration), testsuite.BESIDE_SCENARIOS under instance names
-    of their own, the end-to-end test, then the 2.19 site test. The shared images and the
+    the integration tests, ansible-test sanity, testsuite.BESIDE_SCENARIOS under instance
+    names of their own, the end-to-end test, then the 2.19 site test. The shared images and the
     apt cache are made first, once; a lab coming up joins the apt cache's network without
     restarting it, so nothing waits for another."""
     settings = settings_of(c)
@@ -134,8 +134,7 @@ def _suite_lanes(c, timings: testsuite.Timings, integration: bool = False) -> No
     with testsuite.apt_cache_held(lab.client):
         try:
             jobs.start(
-                f"beside: {'integration, ' if integration else ''}sanity, {names}, the e2e, "
-                "the 2.19 site test",
+                f"beside: integration, sanity, {names}, the e2e, the 2.19 site test",
                 [
                     sys.executable,
                     "-c",
@@ -143,7 +142,6 @@ def _suite_lanes(c, timings: testsuite.Timings, integration: bool = False) -> No
                     "devtasks.beside_chain(*map(json.loads, sys.argv[1:]))",
                     json.dumps(beside),
                     json.dumps(env),
-                    json.dumps(integration),
                 ],
             )
             for role, scenario in pairs:
@@ -153,14 +151,11 @@ def _suite_lanes(c, timings: testsuite.Timings, integration: bool = False) -> No
             jobs.finish_all()
 
 
-def beside_chain(
-    beside: list[list[str]], molecule_env: dict[str, str], integration: bool = False
-) -> None:
+def beside_chain(beside: list[list[str]], molecule_env: dict[str, str]) -> None:
     """The suite's background lane, one part after another, each one's time printed: the
-    integration tests (with integration: nothing in them disturbs a scenario or a lab, the
-    shared apt cache included, and they write nothing the scenarios read); ansible-test
-    sanity on the collection; the scenarios in
-    beside (role, scenario) under molecule_env and their own
+    integration tests (nothing in them disturbs a scenario or a lab, the shared apt cache
+    included, and they write nothing the scenarios read); ansible-test sanity on the
+    collection; the scenarios in beside (role, scenario) under molecule_env and their own
     testsuite.BESIDE_SCENARIOS environment; the collection's AWX build context; the
     end-to-end test; the 2.19 toolchain and its site test (the 2.19 line's own scenarios,
     which cover less than it does, run in `invoke test.modern`). The first failure ends the
@@ -171,8 +166,7 @@ def beside_chain(
         app.run_checked(argv, **kwargs)
         app.say(f"{name}: {(time.monotonic() - started) / 60:.1f} min")
 
-    if integration:
-        timed("integration", [sys.executable, "-m", "pytest", "tests/integration", "-q"])
+    timed("integration", [sys.executable, "-m", "pytest", "tests/integration", "-q"])
     timed("ansible-test sanity", [sys.executable, "-c", _SANITY])
     for role, scenario in beside:
         timed(
@@ -184,24 +178,22 @@ def beside_chain(
     collection.ee_context(app.say)
     timed("e2e", [sys.executable, "-m", "pytest", "tests/e2e", "-q", "-m", "e2e"])
     timed("2.19 toolchain", _TOOLCHAIN)
-    bindir = collection.MODERN_VENV / "bin"
-    timed(
-        "2.19 site test",
-        [str(bindir / "python"), "-m", "pytest", "tests/modern", "-q", "-m", "modern"],
-        env={"PATH": _modern_path(bindir)},
-    )
+    argv, env = _modern_site()
+    timed("2.19 site test", argv, env=env)
 
 
 def _start_modern_site(jobs: testsuite.Background, toolchain: testsuite.Job) -> testsuite.Job:
     """Start the 2.19 site test in the background (its toolchain installed first)."""
     jobs.finish(toolchain)
+    argv, env = _modern_site()
+    return jobs.start("2.19 site test (beside)", argv, env=env)
+
+
+def _modern_site() -> tuple[list[str], dict[str, str]]:
+    """The 2.19 site test's command line and environment (the 2.19 tools first on PATH)."""
     bindir = collection.MODERN_VENV / "bin"
-    job = jobs.start(
-        "2.19 site test (beside)",
-        [str(bindir / "python"), "-m", "pytest", "tests/modern", "-q", "-m", "modern"],
-        env={"PATH": _modern_path(bindir)},
-    )
-    return job
+    argv = [str(bindir / "python"), "-m", "pytest", "tests/modern", "-q", "-m", "modern"]
+    return argv, {"PATH": _modern_path(bindir)}
 
 
 def _modern_path(bindir) -> str:
@@ -296,7 +288,7 @@ def test_all(c):
                 test_unit(c)
         finally:
             jobs.finish(linting)  # its output shown; a lint failure raised here
-        _suite_lanes(c, timings, integration=True)
+        _suite_lanes(c, timings)
     finally:
         app.console.print(timings.table(time.monotonic() - started))
     app.say("all tests passed")

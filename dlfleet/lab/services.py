@@ -211,9 +211,9 @@ class Services:
         )  # fmt: skip
         container = self.client.containers.get(APT_CACHE)
         for name in networks:
-            if name not in self.attached(APT_CACHE):
+            if name not in container.attrs["NetworkSettings"]["Networks"]:
                 self.client.networks.get(name).connect(container)
-        container.reload()
+                container.reload()
         joined = container.attrs["NetworkSettings"]["Networks"]
         return {name: joined[name]["IPAddress"] for name in networks}
 
@@ -228,11 +228,9 @@ class Services:
     def detach(self, network: Any) -> None:
         """Take the shared apt cache off network (a lab's, about to be removed)."""
         network.reload()
-        for cid in network.attrs.get("Containers") or {}:
-            with contextlib.suppress(NotFound):
-                container = self.client.containers.get(cid)
-                if container.name == APT_CACHE:
-                    network.disconnect(container, force=True)
+        endpoints = (network.attrs.get("Containers") or {}).values()
+        if any(endpoint.get("Name") == APT_CACHE for endpoint in endpoints):
+            network.disconnect(APT_CACHE, force=True)
 
     def files(self, name: str, owner: str, root: Path, bind: str, port: int) -> str:
         """Serve a folder read-only over HTTP on bind:port; its URL."""

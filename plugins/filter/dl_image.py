@@ -88,7 +88,8 @@ def plan(
     for h in play_hosts:
         first.setdefault(ref[h], h)
     builders = {r: build_host if build_host in play_hosts else first[r] for r in refs}
-    cached = [r for r in refs if r in set(cached or [])]
+    whole = set(cached or [])
+    cached = [r for r in refs if r in whole]
     via = {r: distribution for r in refs}
     if distribution != "registry":
         via.update(dict.fromkeys(cached, "cache"))

@@ -238,7 +238,8 @@ def main():
     module.exit_json(
         changed=changed,
         folders=[
-            dict(path=plan_[0]["path"], name=plan_[0]["name"], action=plan_[1]) for plan_ in plans
+            dict(path=folder["path"], name=folder["name"], action=action)
+            for folder, action, _missing in plans
         ],
     )
 
