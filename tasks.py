@@ -87,14 +87,19 @@ def provision(
         "no-apt-cache": "Do not run apt-cacher-ng; lab hosts download directly.",
         "registry": "Run an image registry here (Debian's docker-registry, TLS) and distribute "
         "the lab's image through it.",
+        "hub": "Add a hub host (hub-1, Ubuntu 24.04, group dlfleet_hub) with test accounts: "
+        "the fleet's front door (see `invoke hub.url`).",
     }
 )
 @user_errors
-def lab_up(c, hosts=None, no_apt_cache=False, registry=False):
+def lab_up(c, hosts=None, no_apt_cache=False, registry=False, hub=False):
     """Bring up the local lab fleet (systemd hosts in Docker) and write its inventory."""
     settings = _settings(c)
     lab = settings.lab_up(
-        hosts, apt_cache=settings.lab_apt_cache and not no_apt_cache, registry=registry or None
+        hosts,
+        apt_cache=settings.lab_apt_cache and not no_apt_cache,
+        registry=registry or None,
+        hub=hub,
     )
     app.console.print(views.lab_status_table(lab))
     app.say(f"inventory: {lab.inventory_path}")
@@ -144,10 +149,11 @@ def lab_start(c, host):
     help={
         "hosts": "Lab hosts (default from invoke.yaml: xenial=1,noble=1).",
         "registry": "Distribute the image through a registry on this machine (see lab.up).",
+        "hub": "Add the fleet's front door (a hub host, see lab.up) and print its address.",
     }
 )
 @user_errors
-def demo(c, hosts=None, registry=False):
+def demo(c, hosts=None, registry=False, hub=False):
     """The main job on the built-in default: lab up, full provisioning, report, Jupyter URLs."""
     settings = _settings(c)
     phases: list[tuple[str, float]] = []
@@ -158,7 +164,7 @@ def demo(c, hosts=None, registry=False):
         phases.append((phase, time.monotonic() - mark))
         mark = time.monotonic()
 
-    lab = settings.lab_up(hosts, registry=registry or None)
+    lab = settings.lab_up(hosts, registry=registry or None, hub=hub)
     app.console.print(views.lab_status_table(lab))
     done("lab up")
     result = app.provision(settings, inventory=str(lab.inventory_path))
@@ -168,6 +174,9 @@ def demo(c, hosts=None, registry=False):
     urls = app.query(settings, "playbooks/containers_url.yml", inventory=str(lab.inventory_path))
     for line in views.container_urls(urls):
         print(line)
+    if hub:
+        for line in _hub_lines(settings, str(lab.inventory_path)):
+            print(line)
     done("URLs")
     app.say(views.phases_line("demo", phases))
     _exit_for(result)
@@ -326,6 +335,46 @@ def report(c, inventory=None, limit=None):
     _show_report(_settings(c), inventory=inventory, limit=limit)
 
 
+# -- hub ----------------------------------------------------------------------------
+def _hub_lines(settings, inventory=None):
+    """The hub's address (and, in the lab, its test accounts)."""
+    from dlfleet import inventory as fleet_inventory
+
+    inv = app.resolve_inventory(settings, inventory)
+    hubs = fleet_inventory.hostvars(inv, "dlfleet_hub")
+    if not hubs:
+        return [f"no hub in {inv}: declare a host in the group dlfleet_hub (or `lab.up --hub`)"]
+    lines = []
+    for name, hv in hubs.items():
+        port = int(hv.get("dl_hub_port", 443))
+        address = hv.get("ansible_host") or name
+        lines.append(f"{name}: https://{address}{'' if port == 443 else f':{port}'}/")
+    lab = settings.lab()
+    if inv == lab.inventory_path and lab.hub_accounts_path.is_file():
+        accounts = lab.hub_accounts()
+        lines.append("lab test accounts (user password): " + ", ".join(
+            f"{user} {password}" for user, password in accounts.items()
+        ))  # fmt: skip
+    return lines
+
+
+@task(help={"inventory": _FLEET_HELP["inventory"]})
+@user_errors
+def hub_url(c, inventory=None):
+    """The hub's address (in the lab also its test accounts): where researchers sign in."""
+    for line in _hub_lines(_settings(c), inventory):
+        print(line)
+
+
+@task(help=_FLEET_HELP)
+@user_errors
+def hub_users(c, inventory=None, limit=None):
+    """Who runs a server through the hub: where, which GPUs, idle since when."""
+    result = app.query(_settings(c), "playbooks/hub_users.yml", inventory=inventory, limit=limit)
+    app.console.print(views.hub_users_table(result))
+    _exit_for(result)
+
+
 def _show_report(settings, inventory=None, limit=None):
     from dlfleet import report as fleet_report
     from dlfleet.runner import load_last_summary
@@ -366,6 +415,7 @@ ns.add_collection(
         exec=containers_exec,
     )
 )
+ns.add_collection(Collection("hub", url=hub_url, users=hub_users))
 ns.add_collection(devtasks.test_collection())
 ns.add_collection(devtasks.collection_collection())
 ns.configure({"dlfleet": {}})

@@ -79,7 +79,10 @@ def _cells(host: str, r: dict[str, Any]) -> list[str]:
     containers = "; ".join(
         f"{c['labels'].get('io.dlfleet.container', '?')} {c.get('status', '')}"
         + (
-            f" :{c['labels']['io.dlfleet.jupyter_port']}"
+            f" (hub server of {c['labels'].get('io.dlfleet.user', '?')},"
+            f" GPUs {c['labels'].get('io.dlfleet.gpus', 'none')})"
+            if c["labels"].get("io.dlfleet.hub") == "1"
+            else f" :{c['labels']['io.dlfleet.jupyter_port']}"
             if c["labels"].get("io.dlfleet.jupyter_port")
             else ""
         )

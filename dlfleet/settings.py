@@ -66,7 +66,11 @@ class Settings:
         return Lab(self.state, say=say, name=self.lab_name)
 
     def lab_up(
-        self, hosts: str | None = None, apt_cache: bool | None = None, registry: bool | None = None
+        self,
+        hosts: str | None = None,
+        apt_cache: bool | None = None,
+        registry: bool | None = None,
+        hub: bool = False,
     ) -> Lab:
         lab = self.lab()
         lab.up(
@@ -74,6 +78,7 @@ class Settings:
             apt_cache=self.lab_apt_cache if apt_cache is None else apt_cache,
             image_frameworks=list(self.lab_image_frameworks),
             image_registry=self.lab_registry if registry is None else registry,
+            hub=hub,
         )
         return lab
 

@@ -38,10 +38,10 @@ HARDWARE_SCENARIOS = {"gpu"}
 # empty unless set): scenarios run beside others under names of their own.
 SUFFIX_VAR = "DLFLEET_MOLECULE_SUFFIX"
 # Scenarios the suite runs in its background lane, beside the others, each with the
-# environment that makes its instances and ports its own (a test checks it): the hub's
-# instances have names of their own, the others get a suffix (SUFFIX_VAR).
+# environment that makes its instances and ports its own (a test checks it): a suffix on
+# their instance names (SUFFIX_VAR). The hub's scenario runs in the main lane after the image
+# scenarios: its GPU host loads the cpu image they leave.
 BESIDE_SCENARIOS: dict[tuple[str, str], dict[str, str]] = {
-    ("dl_hub", "default"): {},
     ("nvidia_container_toolkit", "default"): {SUFFIX_VAR: "-tk"},
     ("nvidia_driver", "default"): {SUFFIX_VAR: "-drv"},
 }
@@ -135,6 +135,7 @@ def molecule_env(settings: Settings) -> dict[str, str]:
 # The end-to-end test's lab and the 2.19 site test's (tests/e2e and tests/modern read them
 # from here).
 E2E_LAB = "dlfleet-e2e"
+E2E_HUB_LAB = "dlfleet-e2e-hub"
 MODERN_LAB = "dlfleet-modern"
 
 

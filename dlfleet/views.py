@@ -63,6 +63,9 @@ def containers_table(result: RunResult) -> Table:
             bind = labels.get("io.dlfleet.bind", "127.0.0.1")
             jp = labels.get("io.dlfleet.jupyter_port")
             reach = f"http://{bind}:{jp}/lab" if bind != "127.0.0.1" else "invoke containers.url"
+            ports = f"{jp} jupyter (+ tensorboard)"
+            if labels.get("io.dlfleet.hub") == "1":  # a hub server: reached through the hub
+                reach, ports = "through the hub (invoke hub.url)", "hub server"
             first = _row(
                 host,
                 labels.get("io.dlfleet.container", "?"),
@@ -70,8 +73,30 @@ def containers_table(result: RunResult) -> Table:
                 row.get("image", ""),
             )
             status = Text(row.get("status", ""), style="green" if state == "running" else "yellow")
-            rest = _row(f"{jp} jupyter (+ tensorboard)", labels.get("io.dlfleet.gpus", ""), reach)
+            rest = _row(ports, labels.get("io.dlfleet.gpus", ""), reach)
             table.add_row(*first, status, *rest)
+    for host in result.failed_hosts:
+        table.add_row(*_failed(host, 8))
+    return table
+
+
+def hub_users_table(result: RunResult) -> Table:
+    """Who runs a server through the hub, where, on which GPUs, and idle since when, from
+    playbooks/hub_users.yml (the hub's own database)."""
+    table = Table(title="dlfleet hub servers", title_justify="left")
+    for column in ("hub", "user", "server", "state", "host", "GPUs", "profile", "last activity"):
+        table.add_column(column)
+    for hub, rows in sorted((result.data.get("hub_users") or {}).items()):
+        for row in rows:
+            state = Text("running", style="green") if row.get("running") else Text("stopped")
+            gpus = ",".join(row.get("gpus") or []) or ("none" if row.get("running") else "")
+            who = row.get("user", "") + (" (admin)" if row.get("admin") else "")
+            table.add_row(
+                *_row(hub, who, row.get("server") or "(default)"),
+                state,
+                *_row(row.get("host") or row.get("home", ""), gpus, row.get("profile", "")),
+                *_row(row.get("last_activity", "")),
+            )
     for host in result.failed_hosts:
         table.add_row(*_failed(host, 8))
     return table
@@ -100,8 +125,11 @@ def container_urls(result: RunResult) -> list[str]:
         ssh = published.get("ssh") or {}
         for row in published.get("workspaces") or []:
             labels = row.get("labels") or {}
-            token = base64.b64decode(row.get("token_b64") or "").decode().strip()
             name = labels.get("io.dlfleet.container", "?")
+            if labels.get("io.dlfleet.hub") == "1":  # signed in through the hub, no token
+                lines.append(f"{host} {name}: through the hub (invoke hub.url)")
+                continue
+            token = base64.b64decode(row.get("token_b64") or "").decode().strip()
             jp = labels.get("io.dlfleet.jupyter_port")
             bind = labels.get("io.dlfleet.bind", "127.0.0.1")
             query = f"?token={token}" if token else ""  # a password workspace asks for it

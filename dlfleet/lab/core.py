@@ -23,6 +23,11 @@ from .names import DEFAULT_NAME, LABEL
 from .recipes import RECIPES, parse_hosts_spec
 from .services import SHARED, Services
 
+# the lab's hub host (lab.up --hub) and its test accounts (uids from 2001, the same on a rebuild)
+HUB_HOST = "hub-1"
+HUB_OS = "noble"
+HUB_ACCOUNTS = ("alice", "bob", "carol", "dave")
+
 Say = Callable[[str], None]
 
 
@@ -107,6 +112,7 @@ class Lab:
         apt_cache: bool = True,
         image_frameworks: list[str] | None = None,
         image_registry: bool = False,
+        hub: bool = False,
     ) -> list[LabHost]:
         wanted = parse_hosts_spec(spec)  # validate before touching anything
         images = self.images
@@ -114,7 +120,7 @@ class Lab:
         if apt_cache:
             self.services.apt_cache([self.name])  # joins it: nothing else using it is disturbed
         started = time.monotonic()
-        names = list(dict.fromkeys(name for name, _, _ in wanted))
+        names = list(dict.fromkeys([name for name, _, _ in wanted] + ([HUB_OS] if hub else [])))
         cached = {name for name in names if images.exists(RECIPES[name])}
         refs = images.ensure_all(RECIPES[name] for name in names)
         for name in names:
@@ -122,10 +128,12 @@ class Lab:
             self.say(f"image {refs[name]} {how}")
         self.say(f"images ready in {time.monotonic() - started:.1f}s")
         pubkey = self.ensure_key().with_suffix(".pub").read_bytes()
-        for name, count, with_gpu in wanted:
+        for name, count, gpus in wanted:
             for i in range(1, count + 1):
-                host = f"{name}-gpu-{i}" if with_gpu else f"{name}-{i}"
-                self._ensure_host(host, name, refs[name], pubkey, with_gpu)
+                kind = f"-gpu{gpus if gpus > 1 else ''}" if gpus else ""
+                self._ensure_host(f"{name}{kind}-{i}", name, refs[name], pubkey, gpus)
+        if hub:  # the fleet's front door (dl_hub), on the newest LTS a hub runs on
+            self._ensure_host(HUB_HOST, HUB_OS, refs[HUB_OS], pubkey, 0, hub=True)
         found = self.hosts()
         hosts.wait_ssh(found)
         lines = sorted({gpu.line_for(RECIPES[h.os]) for h in found if h.gpu}, reverse=True)
@@ -140,7 +148,9 @@ class Lab:
         self.write_inventory(found, apt_cache, extra, gpu_vars)
         return found
 
-    def _ensure_host(self, host: str, os_name: str, image: str, pubkey: bytes, gpu_: bool) -> None:
+    def _ensure_host(
+        self, host: str, os_name: str, image: str, pubkey: bytes, gpus: int, hub: bool = False
+    ) -> None:
         cname = f"{self.name}-{host}"
         try:
             container = self.client.containers.get(cname)
@@ -153,8 +163,42 @@ class Lab:
         hosts.run(
             self.client, cname=cname, host=host, os_name=os_name, image=image, network=self.name,
             labels={LABEL: self.name}, pubkey=pubkey,
-            gpu_sysfs=gpu.sysfs_tree(self.dir) if gpu_ else None,
+            gpu_sysfs=gpu.sysfs_tree(self.dir, gpus) if gpus else None, hub=hub,
         )  # fmt: skip
+        if hub:
+            self._hub_accounts(cname)
+
+    @property
+    def hub_accounts_path(self) -> Path:
+        return self.dir / "hub-accounts.json"
+
+    def hub_accounts(self) -> dict[str, str]:
+        """The lab hub's test accounts and their passwords (made once per lab, kept 0600)."""
+        path = self.hub_accounts_path
+        if not path.is_file():
+            import secrets
+
+            self.dir.mkdir(parents=True, exist_ok=True)
+            path.touch(mode=0o600)
+            path.write_text(json.dumps({u: secrets.token_urlsafe(12) for u in HUB_ACCOUNTS}))
+        return json.loads(path.read_text())
+
+    def _hub_accounts(self, cname: str) -> None:
+        """Create the test accounts on the hub host (passwords through the environment of
+        chpasswd's shell, never on a command line)."""
+        container = self.client.containers.get(cname)
+        for uid, (user, password) in enumerate(self.hub_accounts().items(), start=2001):
+            script = (
+                f"id -u {user} >/dev/null 2>&1 || useradd -m -u {uid} -s /bin/bash {user}; "
+                'printf "%s:%s\\n" "$LAB_USER" "$LAB_PASSWORD" | chpasswd'
+            )
+            code, out = container.exec_run(
+                ["sh", "-ec", script],
+                environment={"LAB_USER": user, "LAB_PASSWORD": password},
+            )
+            if code != 0:
+                why = out.decode(errors="replace")[-300:]
+                raise DlfleetError(f"lab: could not create {user} on {cname}: {why}")
 
     def write_inventory(
         self,

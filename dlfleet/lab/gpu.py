@@ -1,4 +1,5 @@
-"""Simulated GPU hosts of the lab (``lab.up --hosts noble+gpu=1``).
+"""Simulated GPU hosts of the lab (``lab.up --hosts noble+gpu=1``; ``noble+gpu2=2``: two
+hosts of two GPUs each).
 
 A ``+gpu`` host is an ordinary lab host that looks like a GPU host to dlfleet:
 
@@ -27,18 +28,24 @@ from .. import aptrepo, cudalines, paths
 STANDINS = Path(__file__).parent / "gpu_standins.yml"
 NVIDIA_SMI = Path(__file__).parent / "gpu_nvidia_smi.sh"
 REPO_PORT = 8783
-PCI_ADDRESS = "0000:00:1e.0"
 # vendor, class (3D controller), device (H200)
 PCI_FILES = {"vendor": "0x10de\n", "class": "0x030200\n", "device": "0x2335\n"}
 
 
-def sysfs_tree(lab_dir: Path) -> Path:
-    """The PCI device tree mounted over /sys/bus/pci/devices on +gpu hosts."""
-    root = (lab_dir / "gpu-sysfs").resolve()
-    device = root / PCI_ADDRESS
-    device.mkdir(parents=True, exist_ok=True)
-    for name, content in PCI_FILES.items():
-        (device / name).write_text(content)
+def pci_address(index: int) -> str:
+    """The simulated GPU's PCI address: the first at 0000:00:1e.0, then one device further."""
+    return f"0000:00:{0x1E + index:02x}.0"
+
+
+def sysfs_tree(lab_dir: Path, gpus: int = 1) -> Path:
+    """The PCI device tree mounted over /sys/bus/pci/devices on +gpu hosts: gpus NVIDIA
+    functions (one tree per count, shared by the hosts with that many)."""
+    root = (lab_dir / ("gpu-sysfs" if gpus == 1 else f"gpu-sysfs-{gpus}")).resolve()
+    for index in range(gpus):
+        device = root / pci_address(index)
+        device.mkdir(parents=True, exist_ok=True)
+        for name, content in PCI_FILES.items():
+            (device / name).write_text(content)
     return root
 
 

@@ -23,7 +23,8 @@ class LabHost:
     status: str
     address: str | None
     image: str
-    gpu: bool = False
+    gpu: int = 0  # simulated GPUs (lab.gpu); 0: none
+    hub: bool = False  # the fleet's hub host (inventory group dlfleet_hub)
 
 
 def from_container(c: Any, network: str) -> LabHost:
@@ -35,7 +36,8 @@ def from_container(c: Any, network: str) -> LabHost:
         status=c.status,
         address=(nets.get(network) or {}).get("IPAddress") or None,
         image=(c.image.tags or [c.image.short_id])[0],
-        gpu=c.labels.get(f"{LABEL}.gpu") == "1",
+        gpu=int(c.labels.get(f"{LABEL}.gpu") or 0),
+        hub=c.labels.get(f"{LABEL}.hub") == "1",
     )
 
 
@@ -59,8 +61,10 @@ def run(
     labels: dict[str, str],
     pubkey: bytes,
     gpu_sysfs: Path | None = None,
+    hub: bool = False,
 ) -> None:
-    """Start a lab host container (root's SSH key in place; a simulated GPU where asked)."""
+    """Start a lab host container (root's SSH key in place; simulated GPUs where asked: one
+    per PCI function in gpu_sysfs; hub: the fleet's hub host)."""
     # The engine's state lives on volumes, not on the container's overlay root: overlayfs
     # cannot stack on overlayfs (containerd's image store sits in /var/lib/containerd).
     volumes = {f"{cname}-docker": "/var/lib/docker", f"{cname}-containerd": "/var/lib/containerd"}
@@ -88,7 +92,8 @@ def run(
             f"{LABEL}.kind": "host",
             f"{LABEL}.host": host,
             f"{LABEL}.os": os_name,
-            f"{LABEL}.gpu": str(int(bool(gpu_sysfs))),
+            f"{LABEL}.gpu": str(len(list(gpu_sysfs.iterdir())) if gpu_sysfs else 0),
+            f"{LABEL}.hub": str(int(hub)),
         },
         restart_policy={"Name": "unless-stopped"},
     )

@@ -53,6 +53,9 @@ def build(
     groups: dict[str, dict[str, Any]] = {}
     for h in hosts:
         groups.setdefault(h.os, {"hosts": {}})["hosts"][h.name] = {"ansible_host": h.address}
+    hub_hosts = [h.name for h in hosts if h.hub]
+    if hub_hosts:  # the fleet's front door (dl_hub): its servers go to every other host
+        groups["dlfleet_hub"] = {"hosts": dict.fromkeys(hub_hosts)}
     gpu_hosts = [h.name for h in hosts if h.gpu]
     if gpu_hosts and gpu_vars:  # simulated GPU hosts (lab.gpu)
         groups["lab_gpu"] = {"hosts": dict.fromkeys(gpu_hosts), "vars": gpu_vars}
@@ -66,7 +69,11 @@ def build(
         **(extra or {}),
         **(SANDBOX_LAB_VARS if sandboxed else {}),
     }
-    builders = [h.name for h in hosts if h.os != "xenial"]
+    if hub_hosts:  # the hub hands the GPUs out: the hosts' own workspace runs beside, CPU only
+        lab_vars["dl_containers_list"] = [
+            {**w, "gpus": "none"} for w in LAB_VARS["dl_containers_list"]
+        ]
+    builders = [h.name for h in hosts if h.os != "xenial" and not h.hub]
     if extra and builders:
         lab_vars["dl_image_build_host"] = builders[0]
     if apt_cache:

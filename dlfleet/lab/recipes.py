@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import hashlib
 import json
+import re
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
 
@@ -143,15 +144,23 @@ def _line_bases() -> dict[str, Recipe]:
 LINE_BASES = _line_bases()
 
 
-def parse_hosts_spec(spec: str) -> list[tuple[str, int, bool]]:
-    """``"xenial=1,noble+gpu=2"`` -> ``[("xenial", 1, False), ("noble", 2, True)]`` (``+gpu``:
-    simulated GPU hosts), with clear errors."""
-    out: list[tuple[str, int, bool]] = []
+def parse_hosts_spec(spec: str) -> list[tuple[str, int, int]]:
+    """``"xenial=1,noble+gpu=2,noble+gpu2=1"`` -> ``[("xenial", 1, 0), ("noble", 2, 1),
+    ("noble", 1, 2)]``: OS, how many hosts, how many simulated GPUs each (``+gpu``: one,
+    ``+gpuN``: N, up to 8), with clear errors."""
+    out: list[tuple[str, int, int]] = []
     for part in filter(None, (p.strip() for p in spec.split(","))):
         name, sep, count = part.partition("=")
         name, plus, option = name.strip().partition("+")
-        if plus and option != "gpu":
-            raise DlfleetError(f"unknown lab host option +{option}: the only one is +gpu")
+        gpus = 0
+        if plus:
+            found = re.fullmatch(r"gpu([1-8]?)", option)
+            if not found:
+                raise DlfleetError(
+                    f"unknown lab host option +{option}: the only one is +gpu (one simulated "
+                    "GPU) or +gpuN (N of them, up to 8)"
+                )
+            gpus = int(found.group(1) or 1)
         if name not in RECIPES:
             raise DlfleetError(f"unknown lab OS {name!r}: choose from {', '.join(sorted(RECIPES))}")
         try:
@@ -162,7 +171,7 @@ def parse_hosts_spec(spec: str) -> list[tuple[str, int, bool]]:
             ) from None
         if not 0 < n <= 64:
             raise DlfleetError(f"lab host count for {name!r} must be 1..64, got {n}")
-        out.append((name, n, bool(plus)))
+        out.append((name, n, gpus))
     if not out:
         raise DlfleetError("no lab hosts asked for: use e.g. --hosts xenial=1,noble=1")
     return out

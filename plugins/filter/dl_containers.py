@@ -272,18 +272,24 @@ def allocate(users, allocations, busy=lambda slot: False):
 
 
 def _gpu_ids(value, gpu_count):
-    """None (no GPUs), "all", or a list of device IDs; raises ValueError with the reason."""
-    value = str(value).strip()
-    if value in ("none", "0", ""):
-        return None
-    if value == "all":
-        return "all"
-    if value.isdigit():
-        count = int(value)
-        if count > gpu_count:
-            raise ValueError(f"asks for {count} GPUs, the host has {gpu_count}")
-        return [str(i) for i in range(count)]
-    ids = [part.strip() for part in value.split(",") if part.strip()]
+    """None (no GPUs), "all", or a list of device IDs; raises ValueError with the reason.
+    A list is device IDs, never a count (the hub's placement gives ["1"] for GPU 1)."""
+    if isinstance(value, (list, tuple)):
+        ids = [str(part).strip() for part in value if str(part).strip()]
+        if not ids:
+            return None
+    else:
+        value = str(value).strip()
+        if value in ("none", "0", ""):
+            return None
+        if value == "all":
+            return "all"
+        if value.isdigit():
+            count = int(value)
+            if count > gpu_count:
+                raise ValueError(f"asks for {count} GPUs, the host has {gpu_count}")
+            return [str(i) for i in range(count)]
+        ids = [part.strip() for part in value.split(",") if part.strip()]
     if not all(i.isdigit() for i in ids):
         raise ValueError(f"gpus must be all, none, a count or device IDs like 0,1; got {value!r}")
     missing = [i for i in ids if int(i) >= gpu_count]

@@ -23,6 +23,7 @@ from concurrent.futures import TimeoutError as FutureTimeout
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
+from urllib.parse import urlsplit
 
 ENGINES_FILE = "/etc/dlfleet/hub/engines.json"
 CERT_DIR = "/etc/dlfleet/hub/docker"
@@ -118,7 +119,7 @@ class Fleet:
             except FutureTimeout:
                 found[name], silent[name] = None, f"no answer within {self.deadline:g} s"
             except Exception as exc:  # noqa: BLE001 - any failure means: not answering now
-                found[name], silent[name] = None, _reason(exc)
+                found[name], silent[name] = None, reason(exc)
                 self._clients.pop(name, None)  # connect again next time
         return found, silent
 
@@ -133,6 +134,12 @@ def _dlfleet_containers(client: Any) -> list:
     return client.api.containers(all=True, filters={"label": CONTAINER_LABEL})
 
 
-def _reason(exc: BaseException) -> str:
+def address(url: str) -> str:
+    """The host part of an engine's url (tcp://ADDRESS:PORT): where its servers' ports are."""
+    return urlsplit(url).hostname or ""
+
+
+def reason(exc: BaseException) -> str:
+    """One line saying why an engine did not answer."""
     text = str(exc).strip().splitlines()
     return f"{type(exc).__name__}: {text[0][:200] if text else ''}".rstrip(": ")

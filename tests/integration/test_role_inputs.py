@@ -74,7 +74,10 @@ CASES = [
     ("dl_hub", {"dl_hub_tls_cert": "-----BEGIN CERTIFICATE-----\nMIIB\n-----END CERTIFICATE-----"}, "dl_hub_tls_cert and dl_hub_tls_key go together"),
     ("dl_hub", {"dl_hub_authenticator_class": "oauthenticator.generic.GenericOAuthenticator"}, "dl_hub_authenticator_class oauthenticator.generic.GenericOAuthenticator is not installed"),
     ("dl_hub", {"dl_hub_authenticator_class": "os.system"}, "dl_hub_authenticator_class os.system is not installed"),
-    ("dl_hub", {"dl_hub_idle_timeout": 30}, "dl_hub_idle_timeout must be at least 300 seconds"),
+    ("dl_hub", {"dl_hub_idle_timeout": 30}, "dl_hub_idle_timeout must be at least 60 seconds"),
+    ("dl_hub", {"dl_hub_profiles": [{"slug": "big", "display_name": "Big", "gpus": 3}]}, "dl_hub_profiles[0] (big): asks for 3 GPUs; the most any of its hosts has is"),
+    ("dl_hub", {"dl_hub_profiles": [{"slug": "pinned", "gpus": 0, "hosts": ["nowhere"]}]}, "dl_hub_profiles[0] (pinned): hosts nowhere are not GPU hosts of this fleet"),
+    ("dl_hub", {"dl_hub_server_ports": "80-90"}, "dl_hub_server_ports must be a range of unprivileged ports FIRST-LAST, got 80-90"),
     ("dl_hub", {"dl_hub_port": "https"}, "dl_hub_port"),
 ]  # fmt: skip
 

@@ -83,6 +83,7 @@ def test_molecule_scenarios_and_unknown_role():
         ("noble=0", "must be 1..64"),
         ("", "no lab hosts"),
         ("noble+tpu=1", "unknown lab host option \\+tpu: the only one is \\+gpu"),
+        ("noble+gpu9=1", "unknown lab host option \\+gpu9: the only one is \\+gpu .* up to 8"),
     ],
 )
 def test_bad_lab_specs(spec, message):
@@ -91,11 +92,12 @@ def test_bad_lab_specs(spec, message):
 
 
 def test_lab_spec_parsing():
-    assert lab.parse_hosts_spec("xenial=1, noble=2,bookworm,noble+gpu=1") == [
-        ("xenial", 1, False),
-        ("noble", 2, False),
-        ("bookworm", 1, False),
-        ("noble", 1, True),
+    assert lab.parse_hosts_spec("xenial=1, noble=2,bookworm,noble+gpu=1,noble+gpu2=2") == [
+        ("xenial", 1, 0),
+        ("noble", 2, 0),
+        ("bookworm", 1, 0),
+        ("noble", 1, 1),
+        ("noble", 2, 2),
     ]
 
 
@@ -127,8 +129,13 @@ def test_simulated_gpu_sysfs_is_what_detection_reads(tmp_path):
     (sysfs := tmp_path / "sys" / "bus" / "pci").mkdir(parents=True)
     (sysfs / "devices").symlink_to(root)
     gpus = module.pci_gpus(str(tmp_path / "sys"))
-    assert [g["pci_address"] for g in gpus] == [labgpu.PCI_ADDRESS]
+    assert [g["pci_address"] for g in gpus] == [labgpu.pci_address(0)]
     assert gpus[0]["class"] == "0x0302"
+    two = labgpu.sysfs_tree(tmp_path, 2)
+    (sysfs / "devices").unlink()
+    (sysfs / "devices").symlink_to(two)
+    found = module.pci_gpus(str(tmp_path / "sys"))
+    assert [g["pci_address"] for g in found] == [labgpu.pci_address(0), labgpu.pci_address(1)]
 
 
 @pytest.mark.parametrize(

@@ -3,10 +3,11 @@
 import json
 from datetime import datetime, timezone
 from pathlib import Path
+from types import SimpleNamespace
 
 from rich.console import Console
 
-from dlfleet import report
+from dlfleet import report, views
 from dlfleet.runner import RunRequest, RunResult
 
 
@@ -110,3 +111,42 @@ def test_what_a_host_reports_is_text_never_markup(tmp_path):
     console.print(views.containers_table(run))
     text = console.export_text()
     assert EVIL in text and "[red]root[/red]" in text
+
+
+def test_hub_servers_show_as_the_hubs_in_every_view():
+    """A hub server (label io.dlfleet.hub) is reached through the hub: containers.ps and
+    containers.url say so instead of a port or a token URL, the report names its user and
+    GPUs, and hub.users shows the hub's own record, markup kept as text."""
+    labels = {"io.dlfleet.container": "dlfleet-hub-alice", "io.dlfleet.user": "alice",
+              "io.dlfleet.gpus": "1", "io.dlfleet.hub": "1", "io.dlfleet.jupyter_port": "8888",
+              "io.dlfleet.bind": "0.0.0.0"}  # noqa: S104  # fmt: skip
+    run = SimpleNamespace(
+        data={"containers": {"gpu-1": [{"labels": labels, "state": "running", "status": "Up",
+                                        "image": "dlfleet/dl:gpu-cu13-x"}]}},
+        failed_hosts=[],
+    )  # fmt: skip
+    console = Console(record=True, width=300)
+    console.print(views.containers_table(run))
+    text = console.export_text()
+    assert "hub server" in text and "through the hub (invoke hub.url)" in text
+    assert "0.0.0.0:8888" not in text
+    urls = SimpleNamespace(
+        data={"urls": {"gpu-1": {"workspaces": [{"labels": labels}], "ssh": {}}}}
+    )
+    assert views.container_urls(urls) == [
+        "gpu-1 dlfleet-hub-alice: through the hub (invoke hub.url)"
+    ]
+    users = SimpleNamespace(
+        data={"hub_users": {"hub-1": [
+            {"user": "alice", "admin": True, "server": "", "running": True, "host": "gpu-1",
+             "gpus": ["1"], "home": "gpu-1", "profile": "1-gpu", "last_activity": "2026-12-02"},
+            {"user": "[red]bob[/red]", "admin": False, "server": "", "running": False,
+             "host": "", "gpus": [], "home": "gpu-2", "profile": "", "last_activity": ""},
+        ]}},
+        failed_hosts=[],
+    )  # fmt: skip
+    console = Console(record=True, width=300)
+    console.print(views.hub_users_table(users))
+    text = console.export_text()
+    assert "alice (admin)" in text and "1-gpu" in text and "running" in text
+    assert "[red]bob[/red]" in text and "gpu-2" in text  # where bob's home is

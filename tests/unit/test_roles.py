@@ -99,8 +99,19 @@ def test_the_hub_and_the_engines_compose_by_default():
     docker_vars = (paths.ROLES / "docker" / "vars" / "main.yml").read_text()
     assert hub["dl_hub_fleet_ca_dir"] == docker["docker_tls_ca_dir"]
     assert docker["docker_tls_api"] == "auto" and hub["dl_hub_engines"] == []
-    # the hub dials docker_tls_api_port, its default where a host does not set it
-    assert f"docker_tls_api_port | default({docker['docker_tls_api_port']})" in hub_vars
+    # the hub dials docker_tls_api_port, its default where a host does not set it, and shapes
+    # its servers with dl_containers' defaults where a host sets none of its own
+    from dlfleet import plugins
+
+    containers = roledoc.defaults(paths.ROLES / "dl_containers")
+    hub_filters = plugins.filter_plugin("dl_hub")
+    table = hub_filters.engine_table(["gpu1"], {"gpu1": {}}, {}, containers)
+    assert table["gpu1"]["url"] == f"tcp://gpu1:{docker['docker_tls_api_port']}"
+    assert table["gpu1"]["workspace"]["shared_root"] == containers["dl_containers_shared_root"]
+    assert "role_path ~ '/../dl_containers/defaults/main.yml'" in hub_vars
+    # the default profiles fit any fleet: a GPU-less one gets CPU only
+    offered = hub_filters.profiles(hub["dl_hub_profiles"], table)
+    assert hub_filters.profile_errors(offered, table) == []
     # both sides mean the same hosts: every host outside the group dlfleet_hub
     assert "difference(groups['dlfleet_hub'] | default([]))" in hub_vars
     assert "inventory_hostname not in groups['dlfleet_hub'] | default([])" in docker_vars

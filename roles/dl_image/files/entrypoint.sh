@@ -5,6 +5,9 @@
 #                JUPYTER_PASSWORD_HASH; never without), and TensorBoard on the
 #                container's loopback, served through Jupyter at /proxy/6006/ (the same
 #                authentication: nothing but Jupyter listens where others can reach)
+#   hub          the fleet hub's server (jupyterhub-singleuser on 8888): the hub's spawner
+#                gives JUPYTERHUB_API_TOKEN and the rest in the environment, and only
+#                people signed in through the hub reach it; TensorBoard as for lab
 #   smoke [...]  import every framework and compute on a GPU where one is visible
 #   anything     run it
 set -eu
@@ -17,7 +20,27 @@ if [ ! -w "${HOME:-/nonexistent}" ]; then
     mkdir -p "$HOME"
 fi
 
+# TensorBoard reads the shared folder's logs/ (kept on the host) when there is one; it
+# listens on the container's loopback, served through Jupyter at /proxy/6006/
+start_tensorboard() {
+    if [ -z "${TENSORBOARD_LOGDIR:-}" ] && [ -d /workspace/shared ] && [ -w /workspace/shared ]; then
+        TENSORBOARD_LOGDIR=/workspace/shared/logs
+    fi
+    logdir="${TENSORBOARD_LOGDIR:-/workspace/logs}"
+    mkdir -p "$logdir"
+    tensorboard --logdir "$logdir" --host 127.0.0.1 --port 6006 >/tmp/tensorboard.log 2>&1 &
+}
+
 case "${1:-lab}" in
+hub)
+    if [ -z "${JUPYTERHUB_API_TOKEN:-}" ]; then
+        echo "dlfleet: the hub command is started by the fleet's hub (JUPYTERHUB_API_TOKEN unset)" >&2
+        exit 64
+    fi
+    start_tensorboard
+    exec jupyterhub-singleuser --ip=0.0.0.0 --port=8888 \
+        --ServerApp.root_dir=/workspace --ServerApp.allow_remote_access=True
+    ;;
 lab)
     # A token file mounted by dl_containers keeps the token out of `docker inspect`.
     if [ -z "${JUPYTER_TOKEN:-}" ] && [ -r /run/secrets/jupyter_token ]; then
@@ -32,13 +55,7 @@ lab)
         echo "  set JUPYTER_TOKEN or JUPYTER_PASSWORD_HASH" >&2
         exit 64
     fi
-    # TensorBoard reads the shared folder's logs/ (kept on the host) when there is one
-    if [ -z "${TENSORBOARD_LOGDIR:-}" ] && [ -d /workspace/shared ] && [ -w /workspace/shared ]; then
-        TENSORBOARD_LOGDIR=/workspace/shared/logs
-    fi
-    logdir="${TENSORBOARD_LOGDIR:-/workspace/logs}"
-    mkdir -p "$logdir"
-    tensorboard --logdir "$logdir" --host 127.0.0.1 --port 6006 >/tmp/tensorboard.log 2>&1 &
+    start_tensorboard
     set -- jupyter lab --ip=0.0.0.0 --port=8888 --no-browser \
         --ServerApp.root_dir=/workspace --ServerApp.allow_remote_access=True
     if [ -n "${JUPYTER_PASSWORD_HASH:-}" ]; then

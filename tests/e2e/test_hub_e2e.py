@@ -1,0 +1,181 @@
+"""End to end: the fleet's front door on a lab of a hub (`lab.up --hub`) and two simulated GPU
+hosts of 2 GPUs each (``noble+gpu2=2``), provisioned by the site playbook.
+
+Researchers sign in through the real login form (an HTTP client with cookies and XSRF, the
+one the dl_hub scenario uses: roles/dl_hub/molecule/default/files/hubclient.py) and start
+servers from the spawn page; placement, the GPU ledger, the workspace standard, the hub's
+restart, a provision run beside running servers and the idle culler are checked on what the
+GPU hosts' engines run. The idle timeout is set where users set it: the inventory's
+group_vars beside the lab's inventory. Run with `invoke test.e2e`.
+"""
+
+from __future__ import annotations
+
+import importlib.util
+import os
+import subprocess
+import time
+
+import pytest
+import yaml
+
+from dlfleet import app, engine, paths
+from dlfleet.settings import Settings
+from dlfleet.testsuite import E2E_HUB_LAB
+
+pytestmark = pytest.mark.e2e
+
+HUB = "hub-1"
+GPU_HOSTS = ("noble-gpu2-1", "noble-gpu2-2")
+_spec = importlib.util.spec_from_file_location(
+    "hubclient", paths.ROLES / "dl_hub" / "molecule" / "default" / "files" / "hubclient.py"
+)
+client = importlib.util.module_from_spec(_spec)
+_spec.loader.exec_module(client)
+
+
+@pytest.fixture(scope="module")
+def settings(tmp_path_factory):
+    engine.ensure_engine(print)
+    s = Settings(
+        state_dir=str(tmp_path_factory.mktemp("state")),
+        lab_name=E2E_HUB_LAB,
+        lab_hosts=os.environ.get("DLFLEET_E2E_HUB_HOSTS", "noble+gpu2=2"),
+    )
+    s.lab().down()  # a lab left over by an interrupted run
+    yield s
+    s.lab().down()
+
+
+@pytest.fixture(scope="module")
+def fleet(settings, tmp_path_factory):
+    the_lab = settings.lab_up(hub=True)
+    found = {h.name: h for h in the_lab.hosts()}
+    assert sorted(found) == [HUB, *GPU_HOSTS]
+    assert found[HUB].hub and [found[g].gpu for g in GPU_HOSTS] == [2, 2]
+    group_vars = the_lab.inventory_path.parent / "group_vars"
+    group_vars.mkdir(exist_ok=True)
+    (group_vars / "dlfleet_hub.yml").write_text(yaml.safe_dump({"dl_hub_admins": ["alice"]}))
+    result = app.provision(settings)
+    assert result.ok, result.failures
+    ca = tmp_path_factory.mktemp("hub") / "hub.crt"
+    ca.write_text(_ssh(the_lab, HUB, "cat /etc/dlfleet/hub/tls/hub.crt"))
+    return {
+        "lab": the_lab,
+        "base": f"https://{found[HUB].address}",
+        "ca": str(ca),
+        "accounts": the_lab.hub_accounts(),
+        "group_vars": group_vars,
+    }
+
+
+def _ssh(the_lab, host, command):
+    proc = subprocess.run(
+        [*the_lab.ssh_argv(host), command], capture_output=True, text=True, timeout=120, check=False
+    )
+    assert proc.returncode == 0, (host, command, proc.stderr[-500:])
+    return proc.stdout
+
+
+def _act(fleet, action, user, arg="", password=None):
+    """One researcher's action through the hub, as hubclient prints it."""
+    s = client.signed_in(fleet["base"], fleet["ca"], user, password or fleet["accounts"][user])
+    if action == "start":
+        return client.start(s, fleet["base"], user, arg)
+    if action == "kernel":
+        code = f"open('/workspace/shared/{arg}', 'w').write('from a kernel of {user}\\n')"
+        status, reply = client.run_in_kernel(s, fleet["base"], user, code, fleet["ca"])
+        return {"status": status, "reply": reply.get("status")}
+    if action == "peek":
+        return client.peek(s, fleet["base"], arg)
+    raise AssertionError(action)
+
+
+def _servers(fleet):
+    """{user: (host, GPUs, container id, image)} of the hub's servers the GPU hosts run."""
+    out = {}
+    for host in GPU_HOSTS:
+        lines = _ssh(
+            fleet["lab"], host,
+            "docker ps --filter label=io.dlfleet.hub=1 --format "
+            "'{{.Label \"io.dlfleet.user\"}} {{.Label \"io.dlfleet.gpus\"}} {{.ID}} {{.Image}}'",
+        ).split("\n")  # fmt: skip
+        for line in filter(None, lines):
+            user, gpus, cid, image = line.split()
+            out[user] = (host, gpus, cid, image)
+    return out
+
+
+def test_three_users_land_on_three_distinct_gpus(fleet):
+    for user in ("alice", "bob", "carol"):
+        started = _act(fleet, "start", user, "1-gpu")
+        assert started["ready"], (user, started)
+    servers = _servers(fleet)
+    assert sorted(servers) == ["alice", "bob", "carol"]
+    pairs = {(host, gpus) for host, gpus, _, _ in servers.values()}
+    assert len(pairs) == 3 and all("," not in gpus and gpus != "none" for _, gpus in pairs)
+    # each holds specific devices, as the engine was asked
+    host, gpus, cid, _ = servers["alice"]
+    requests = _ssh(
+        fleet["lab"], host, f"docker inspect -f '{{{{json .HostConfig.DeviceRequests}}}}' {cid}"
+    )
+    assert f'"DeviceIDs":["{gpus}"]' in requests, requests
+
+
+def test_a_fourth_asking_two_gpus_is_told_none_has_two_free(fleet):
+    started = _act(fleet, "start", "dave", "2-gpus")
+    assert not started["ready"]
+    assert "no host has 2 free GPUs" in started["message"], started
+
+
+def test_a_kernel_writes_into_the_users_shared_folder_as_the_user(fleet):
+    done = _act(fleet, "kernel", "alice", "from-kernel.txt")
+    assert done == {"status": 201, "reply": "ok"}, done
+    host = _servers(fleet)["alice"][0]
+    owner = _ssh(fleet["lab"], host, "stat -c %u /srv/dlfleet/shared/alice/from-kernel.txt")
+    uid = _ssh(fleet["lab"], HUB, "id -u alice")
+    assert owner.strip() == uid.strip()  # the hub host's account: the GPU host has none
+
+
+def test_one_users_session_cannot_open_anothers_server_and_a_wrong_password_is_refused(fleet):
+    assert _act(fleet, "peek", "alice", "alice") == {"page": 200, "api": 200}
+    assert _act(fleet, "peek", "bob", "alice") == {"page": 403, "api": 403}
+    with pytest.raises(SystemExit):
+        client.signed_in(fleet["base"], fleet["ca"], "bob", "not-his-password")
+
+
+def test_a_hub_restart_keeps_servers_running_and_reachable(fleet):
+    before = _servers(fleet)
+    _ssh(fleet["lab"], HUB, "systemctl restart dlfleet-hub")
+    time.sleep(5)
+    assert _act(fleet, "kernel", "bob", "after-restart.txt") == {"status": 201, "reply": "ok"}
+    assert _servers(fleet) == before
+
+
+def test_a_second_provision_run_changes_nothing_and_stops_no_server(settings, fleet):
+    before = _servers(fleet)
+    again = app.provision(settings)
+    assert again.ok, again.failures
+    assert {h: s["changed"] for h, s in again.hosts.items()} == dict.fromkeys([HUB, *GPU_HOSTS], 0)
+    assert _servers(fleet) == before
+
+
+def test_the_culler_stops_idle_servers_and_their_gpus_go_to_the_next(settings, fleet):
+    (fleet["group_vars"] / "dlfleet_hub.yml").write_text(
+        yaml.safe_dump({"dl_hub_admins": ["alice"], "dl_hub_idle_timeout": 60})
+    )
+    result = app.provision(settings, tags=["dl_hub"], limit="dlfleet_hub")
+    assert result.ok, result.failures
+    for _ in range(60):  # the culler looks every half timeout
+        if not _servers(fleet):
+            break
+        time.sleep(5)
+    assert _servers(fleet) == {}
+    # their files stay: alice's kernel's file and bob's, on the hosts they ran on
+    kept = [
+        _ssh(fleet["lab"], h, "ls /srv/dlfleet/shared/*/ 2>/dev/null || true") for h in GPU_HOSTS
+    ]
+    assert "from-kernel.txt" in "".join(kept) and "after-restart.txt" in "".join(kept)
+    started = _act(fleet, "start", "dave", "2-gpus")
+    assert started["ready"], started
+    assert "," in _servers(fleet)["dave"][1]
