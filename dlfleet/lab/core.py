@@ -144,6 +144,8 @@ class Lab:
         )
         if image_registry:
             extra.update(sources.registry_vars(self.services, self.name, gateway))
+        if hub:  # the hub's own packages, from the lab's wheelhouse
+            extra.update(sources.hub_sources(self.services, self.name, gateway))
         gpu_vars = sources.gpu_vars(self.services, self.name, gateway, lines) if lines else None
         self.write_inventory(found, apt_cache, extra, gpu_vars)
         return found

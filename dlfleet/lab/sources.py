@@ -7,7 +7,7 @@ from __future__ import annotations
 from pathlib import Path
 from typing import Any
 
-from .. import imagelock, paths, registry
+from .. import hublock, imagelock, paths, registry
 from . import gpu
 from .names import WHEELHOUSE_PORT
 from .recipes import LINE_BASES, RECIPES
@@ -44,6 +44,14 @@ def image_sources(
         "dl_image_base_archive": str(base_archive),
         "dl_image_pip_find_links": url,
     }
+
+
+def hub_sources(services: Services, lab_name: str, gateway: str) -> dict[str, Any]:
+    """The hub's locked wheels (its Python: the hub host's Ubuntu 24.04, 3.12), in the lab's
+    wheelhouse beside the image's, served the same way: a hub installs as an air-gapped one."""
+    wheels = hublock.wheelhouse("3.12", wheelhouse_root())
+    url = services.files(f"{lab_name}-wheelhouse", lab_name, wheels, gateway, WHEELHOUSE_PORT)
+    return {"dl_hub_pip_find_links": url}
 
 
 def registry_vars(services: Services, lab_name: str, gateway: str) -> dict[str, Any]:

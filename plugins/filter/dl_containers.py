@@ -29,6 +29,8 @@ SYSTEM_FOLDERS = (
     # paths refused, never written
     "/", "/home", "/srv", "/opt", "/var", "/tmp", "/var/tmp", "/mnt", "/media", "/data",  # noqa: S108
 )  # fmt: skip
+# The label of the hub's servers (dl_hub's spawner): they are the hub's, not this role's
+HUB_LABEL = "io.dlfleet.hub"
 # Environment keys dlfleet sets itself: the GPUs a workspace sees follow its gpus setting
 RESERVED_ENV = ("NVIDIA_VISIBLE_DEVICES", "HOME")
 # Where each workspace's persistent home is mounted (HOME inside the container)
@@ -349,12 +351,21 @@ def resolve(explicit, users, allocations, settings, accounts, gpu_count, toolkit
     env_errors("dl_containers_env", settings.get("env"), errors)
     declared = {c.get("name") for c in explicit or []} | {f"dl-{u}" for u in users or []}
     others = [c for c in running or [] if _name(c) not in declared]
+    # the hub's servers (label io.dlfleet.hub) are the hub's to start and stop: never
+    # undeclared here (a provision run never removes someone's running server), and they
+    # publish from the hub's own port range (their ports count, not a jupyter_port label)
+    hub_servers = [c for c in others if (c.get("Labels") or {}).get(HUB_LABEL) == "1"]
+    others = [c for c in others if c not in hub_servers]
     # with prune, dlfleet's undeclared containers go in this run: their ports come free
     in_use = _ports_in_use(
         c
         for c in others
         if not (settings.get("prune") and "io.dlfleet.container" in (c.get("Labels") or {}))
     )
+    for c in hub_servers:
+        for port in c.get("Ports") or []:
+            if port.get("PublicPort"):
+                in_use[int(port["PublicPort"])] = _name(c)
     undeclared = sorted(
         _name(c) for c in others if "io.dlfleet.container" in (c.get("Labels") or {})
     )

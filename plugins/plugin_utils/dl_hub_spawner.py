@@ -50,7 +50,7 @@ except ImportError:  # the collection, as dlfleet's tests load it
     dl_hub_engines = plugins.util("dl_hub_engines")
     dl_hub_placement = plugins.util("dl_hub_placement")
 
-HUB_LABEL = "io.dlfleet.hub"
+HUB_LABEL = dl_containers.HUB_LABEL
 # where the folders module's source is, for the folder-making container: beside this file on
 # the hub host, in the collection's modules otherwise
 FOLDERS_MODULE = next(
@@ -255,6 +255,8 @@ def server_spec(result, name, gpus, settings, env, image, server_ports, port=888
     )
     ws["published_ports"] = [f"{settings['bind_address']}:{server_ports}:{port}"]
     ws["labels"][HUB_LABEL] = "1"
+    # its port is the one Docker picks in the hub's range, not a workspace port to reserve
+    ws["labels"].pop("io.dlfleet.jupyter_port", None)
     return container_options(ws, tuple(gpus), {**env, **result["env"][name]}, image, name)
 
 

@@ -106,7 +106,7 @@ def _servers(fleet):
     return out
 
 
-def test_three_users_land_on_three_distinct_gpus(fleet):
+def test_three_users_land_on_three_distinct_gpus(settings, fleet):
     for user in ("alice", "bob", "carol"):
         started = _act(fleet, "start", user, "1-gpu")
         assert started["ready"], (user, started)
@@ -114,6 +114,12 @@ def test_three_users_land_on_three_distinct_gpus(fleet):
     assert sorted(servers) == ["alice", "bob", "carol"]
     pairs = {(host, gpus) for host, gpus, _, _ in servers.values()}
     assert len(pairs) == 3 and all("," not in gpus and gpus != "none" for _, gpus in pairs)
+    # `invoke hub.users` reads the same from the hub's own record
+    seen = app.query(settings, "playbooks/hub_users.yml")
+    rows = {r["user"]: r for r in seen.data["hub_users"][HUB] if r["running"]}
+    assert {u: (r["host"], ",".join(r["gpus"])) for u, r in rows.items()} == {
+        u: (host, gpus) for u, (host, gpus, _, _) in servers.items()
+    }
     # each holds specific devices, as the engine was asked
     host, gpus, cid, _ = servers["alice"]
     requests = _ssh(

@@ -194,6 +194,35 @@ def test_ports_of_containers_dlfleet_does_not_run_are_avoided_or_named():
     )
 
 
+def test_the_hubs_servers_beside_declared_workspaces_are_the_hubs():
+    """A host where the hub runs servers beside declared workspaces: the servers are never
+    undeclared (prune never removes someone's running server), their labels reserve no
+    workspace port, and the ports they publish are avoided like any other."""
+    hub = {
+        "Names": ["/dlfleet-hub-bob"], "State": "running",
+        "Labels": {"io.dlfleet.container": "dlfleet-hub-bob", "io.dlfleet.hub": "1",
+                   "io.dlfleet.jupyter_port": "8888", "io.dlfleet.gpus": "0"},
+        "Ports": [{"PublicPort": 47000, "PrivatePort": 8888}],
+    }  # fmt: skip
+    for prune in (False, True):
+        spec = plugin.resolve(
+            [{"name": "dl-lab", "uid": 1000}], ["alice"], {}, {**SETTINGS, "prune": prune},
+            ACCOUNTS, 0, False, [hub],
+        )  # fmt: skip
+        assert spec["errors"] == []
+        assert spec["undeclared"] == []
+        assert [c["jupyter_port"] for c in spec["containers"]] == [8888, 8889]
+    clash = resolve([{"name": "a", "uid": 1000, "jupyter_port": 47000}])
+    assert clash["errors"] == []
+    clash = plugin.resolve(
+        [{"name": "a", "uid": 1000, "jupyter_port": 47000}], [], {}, SETTINGS, ACCOUNTS, 0,
+        False, [hub],
+    )  # fmt: skip
+    assert any(
+        "jupyter_port 47000 is published by container dlfleet-hub-bob" in e for e in clash["errors"]
+    )
+
+
 ARGON = "argon2:$argon2id$v=19$m=10240,t=10,p=8$c2FsdHNhbHQ$aGFzaGhhc2hoYXNo"
 SHA1 = "sha1:0a1b2c3d4e5f:" + "ab" * 20
 

@@ -37,6 +37,7 @@ def test_a_hub_server_is_the_workspace_standard_with_its_own_gpus():
     assert spec["labels"]["io.dlfleet.user"] == "alice"
     assert spec["labels"]["team"] == "vision"
     assert spec["labels"]["io.dlfleet.hub"] == "1"
+    assert "io.dlfleet.jupyter_port" not in spec["labels"]  # its port is the range's
     assert spec["environment"]["JUPYTERHUB_API_TOKEN"] == "t"
     assert spec["environment"]["NVIDIA_VISIBLE_DEVICES"] == "1"
     assert spec["environment"]["WANDB_MODE"] == "offline"

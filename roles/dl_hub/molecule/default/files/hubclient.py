@@ -26,6 +26,9 @@ import requests
 def signed_in(base, ca, user, password):
     s = requests.Session()
     s.verify = ca
+    # the hub's certificate alone: a CA bundle or proxy named in the environment would
+    # replace it (requests lets REQUESTS_CA_BUNDLE override a session's verify)
+    s.trust_env = False
     page = s.get(f"{base}/hub/login", timeout=30)
     xsrf = re.search(r'name="_xsrf" value="([^"]+)"', page.text).group(1)
     answer = s.post(
