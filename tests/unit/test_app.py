@@ -220,6 +220,8 @@ def test_invoke_list_shows_every_area():
         "lab.down",
         "lab.status",
         "lab.ssh",
+        "hub.url",
+        "hub.users",
         "test.unit",
         "test.lint",
         "test.molecule",
