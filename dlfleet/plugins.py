@@ -26,6 +26,17 @@ def load(kind: str, name: str) -> ModuleType:
     return module
 
 
+@cache
+def role_file(role: str, name: str) -> ModuleType:
+    """roles/ROLE/files/NAME.py: Python a role installs on its hosts (the hub's spawner)."""
+    path = paths.ROLES / role / "files" / f"{name}.py"
+    spec = importlib.util.spec_from_file_location(f"dlfleet_roles.{role}.{name}", path)
+    module = importlib.util.module_from_spec(spec)  # type: ignore[arg-type]
+    sys.modules[spec.name] = module  # type: ignore[union-attr]
+    spec.loader.exec_module(module)  # type: ignore[union-attr]
+    return module
+
+
 def filter_plugin(name: str) -> ModuleType:
     return load("filter", name)
 

@@ -34,6 +34,8 @@ def engine_table(names, hostvars, previous=None, container_defaults=None):
     defaults = container_defaults or {}
     table = {}
     for name in names:
+        if name not in hostvars:  # not a host of the inventory: the role's checks name it
+            continue
         host = hostvars[name]
         old = previous.get(name) or {}
         count = host.get("nvidia_driver_gpu_count")

@@ -11,7 +11,7 @@ import pytest
 
 from dlfleet import plugins
 
-spawner = plugins.util("dl_hub_spawner")
+spawner = plugins.role_file("dl_hub", "dl_hub_spawner")
 IMAGE = "dlfleet-lab/noble:latest"  # any image with python3; the hub uses the host's DL image
 
 

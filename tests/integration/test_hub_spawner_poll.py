@@ -16,7 +16,7 @@ import pytest
 from dlfleet import plugins
 from tests.conftest import import_empty_image
 
-spawner = plugins.util("dl_hub_spawner")
+spawner = plugins.role_file("dl_hub", "dl_hub_spawner")
 
 
 @pytest.fixture

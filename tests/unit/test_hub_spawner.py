@@ -6,7 +6,7 @@ import docker
 
 from dlfleet import plugins
 
-spawner = plugins.util("dl_hub_spawner")
+spawner = plugins.role_file("dl_hub", "dl_hub_spawner")
 containers = plugins.filter_plugin("dl_containers")
 hub = plugins.filter_plugin("dl_hub")
 

@@ -20,9 +20,9 @@ DockerSpawner, extended for a fleet of engines:
   running dlfleet_folders' own code (no link is ever followed), since the hub reaches the
   host only through its engine's API.
 
-Runs in the hub's virtualenv (JupyterHub, DockerSpawner, the Docker SDK); the dl_hub role
-installs it beside dl_hub_engines, dl_hub_placement, the dl_containers filter and the
-dlfleet_folders module, as plain modules.
+Runs in the hub's virtualenv (JupyterHub, DockerSpawner, the Docker SDK), never on the
+control machine: the dl_hub role installs this file beside the collection's dl_hub_engines,
+dl_hub_placement, the dl_containers filter and the dlfleet_folders module, as plain modules.
 """
 
 from __future__ import annotations
@@ -43,7 +43,7 @@ try:  # the hub host: plain modules beside this one
     import dl_containers
     import dl_hub_engines
     import dl_hub_placement
-except ImportError:  # the collection, as dlfleet's tests load it
+except ImportError:  # dlfleet's tests, from the repository
     from dlfleet import plugins
 
     dl_containers = plugins.filter_plugin("dl_containers")
@@ -52,12 +52,12 @@ except ImportError:  # the collection, as dlfleet's tests load it
 
 HUB_LABEL = dl_containers.HUB_LABEL
 # where the folders module's source is, for the folder-making container: beside this file on
-# the hub host, in the collection's modules otherwise
+# the hub host, in the repository's modules otherwise (roles/dl_hub/files -> plugins/modules)
 FOLDERS_MODULE = next(
     p
     for p in (
         Path(__file__).with_name("dlfleet_folders.py"),
-        Path(__file__).parent.parent / "modules" / "dlfleet_folders.py",
+        Path(__file__).parents[3] / "plugins" / "modules" / "dlfleet_folders.py",
     )
     if p.is_file()
 )
@@ -90,7 +90,7 @@ print(json.dumps({"uid": uid, "gid": gid, "error": "; ".join(errors)}))
 def _folders_script() -> str:
     source = FOLDERS_MODULE.read_text()
     source = source.replace("from ansible.module_utils.basic import AnsibleModule\n", "")
-    head, _, _ = source.partition("\ndef main():")
+    head = source.partition("\ndef main():")[0]
     return head + "\n" + _FOLDERS_DRIVER
 
 
@@ -326,7 +326,7 @@ class FleetSpawner(DockerSpawner):
 
     def docker(self, method, *args, **kwargs):
         """Run an API call on this server's engine's own worker."""
-        fleet, _ = self.fleet()
+        fleet = self.fleet()[0]
         return asyncio.wrap_future(
             fleet.submit(
                 self.dlfleet_host, lambda client: getattr(client.api, method)(*args, **kwargs)
@@ -398,7 +398,7 @@ class FleetSpawner(DockerSpawner):
         if not self.dlfleet_host or not self.object_name:
             return 0
         try:
-            fleet, _ = self.fleet()
+            fleet = self.fleet()[0]
             future = fleet.submit(
                 self.dlfleet_host, lambda c: c.api.inspect_container(self.object_name)
             )
@@ -462,7 +462,7 @@ class FleetSpawner(DockerSpawner):
         existing = await self.get_object()
         if existing:
             await self.remove_object()
-        fleet, _ = self.fleet()
+        fleet = self.fleet()[0]
         created = await asyncio.wrap_future(fleet.submit(self.dlfleet_host, create, spec))
         self.object_id = created["Id"]
         await self.docker("start", self.object_id)
@@ -500,7 +500,7 @@ class FleetSpawner(DockerSpawner):
         """The user's folders on the chosen host (see make_folders)."""
         roots = sorted({settings["shared_root"], settings["home_root"]})
         spec = {"user": user, "uid": known[0], "gid": known[1], "folders": folders}
-        fleet, _ = self.fleet()
+        fleet = self.fleet()[0]
         return await asyncio.wrap_future(
             fleet.submit(
                 self.dlfleet_host, make_folders, image, f"{self.object_name}-folders", spec, roots
