@@ -525,9 +525,3 @@ class FleetSpawner(DockerSpawner):
             )  # fmt: skip
         self.object_id = ""
         self.clear_state()
-
-    def get_env(self):
-        env = super().get_env()
-        env.pop("JUPYTER_IMAGE_SPEC", None)
-        env["JUPYTER_IMAGE_SPEC"] = self.image
-        return env
