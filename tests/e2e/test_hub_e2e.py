@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import importlib.util
 import os
+import socket
 import subprocess
 import time
 
@@ -66,6 +67,7 @@ def fleet(settings, tmp_path_factory):
         "ca": str(ca),
         "accounts": the_lab.hub_accounts(),
         "group_vars": group_vars,
+        "addresses": {name: h.address for name, h in found.items()},
     }
 
 
@@ -148,6 +150,26 @@ def test_one_users_session_cannot_open_anothers_server_and_a_wrong_password_is_r
     assert _act(fleet, "peek", "bob", "alice") == {"page": 403, "api": 403}
     with pytest.raises(SystemExit):
         client.signed_in(fleet["base"], fleet["ca"], "bob", "not-his-password")
+
+
+def test_a_servers_port_answers_the_hub_alone(fleet):
+    host, _, cid, _ = _servers(fleet)["alice"]
+    port = int(_ssh(fleet["lab"], host, f"docker port {cid} 8888/tcp").split()[0].rsplit(":", 1)[1])
+    address = fleet["addresses"][host]
+    probe = (
+        'python3 -c "import urllib.request; print(urllib.request.urlopen('
+        f"'http://{address}:{port}/user/alice/api', timeout=10).status)\""
+    )
+    assert _ssh(fleet["lab"], HUB, probe).strip() == "200"  # the hub's proxy reaches it
+    # another host of the fleet (its workspaces, its users) and this machine are reset
+    other = next(h for h in GPU_HOSTS if h != host)
+    proc = subprocess.run(
+        [*fleet["lab"].ssh_argv(other), probe], capture_output=True, text=True, timeout=60,
+        check=False,
+    )  # fmt: skip
+    assert proc.returncode != 0 and "refused" in proc.stderr, proc.stderr[-300:]
+    with pytest.raises(ConnectionRefusedError):
+        socket.create_connection((address, port), timeout=10).close()
 
 
 def test_a_hub_restart_keeps_servers_running_and_reachable(fleet):

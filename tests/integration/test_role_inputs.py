@@ -71,6 +71,8 @@ CASES = [
     ("nvidia_container_toolkit", {"nvidia_container_toolkit_default_runtime": True}, "nvidia_container_toolkit_default_runtime is set, but control has no NVIDIA GPU"),
     # the hub: a certificate without its key, a key of another certificate, an authenticator
     # that is not installed, a timeout that would stop servers mid-thought
+    ("docker", {"docker_tls_api": "always", "docker_hub_sources": ["fd00::1"]}, "docker_hub_sources: 'fd00::1' is not an IPv4 address or network"),
+    ("docker", {"docker_tls_api": "always", "docker_hub_sources": ["10.0.0.1"], "docker_hub_server_ports": "80-90"}, "docker_hub_server_ports: '80-90' is not a range LOW-HIGH"),
     ("dl_hub", {"dl_hub_tls_cert": "-----BEGIN CERTIFICATE-----\nMIIB\n-----END CERTIFICATE-----"}, "dl_hub_tls_cert and dl_hub_tls_key go together"),
     ("dl_hub", {"dl_hub_authenticator_class": "oauthenticator.generic.GenericOAuthenticator"}, "dl_hub_authenticator_class oauthenticator.generic.GenericOAuthenticator is not installed"),
     ("dl_hub", {"dl_hub_authenticator_class": "os.system"}, "dl_hub_authenticator_class os.system is not installed"),

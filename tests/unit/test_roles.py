@@ -115,3 +115,16 @@ def test_the_hub_and_the_engines_compose_by_default():
     # both sides mean the same hosts: every host outside the group dlfleet_hub
     assert "difference(groups['dlfleet_hub'] | default([]))" in hub_vars
     assert "inventory_hostname not in groups['dlfleet_hub'] | default([])" in docker_vars
+    # the engines let the hub in on the range its servers publish on, nothing set on either
+    plan = plugins.filter_plugin("docker_hub").docker_hub_firewall(
+        docker["docker_hub_sources"], docker["docker_hub_server_ports"], ["hub"],
+        {"hub": {"ansible_host": "10.0.0.9"}},
+    )  # fmt: skip
+    assert docker["docker_hub_firewall"] is True and plan["errors"] == []
+    assert plan["ports"] == hub["dl_hub_server_ports"].replace("-", ":")
+    assert plan["sources"] == ["10.0.0.9/32"]
+    # and the hub's own setting, where users put it (the hub's group_vars), reaches them
+    plan = plugins.filter_plugin("docker_hub").docker_hub_firewall(
+        [], "", ["hub"], {"hub": {"ansible_host": "10.0.0.9", "dl_hub_server_ports": "48000-48099"}}
+    )
+    assert plan["ports"] == "48000:48099"
