@@ -3,7 +3,7 @@
 
     python bench/provision.py scaling [--sizes 1,2,4,8] [--tags docker]
     python bench/provision.py levers  [--hosts noble=2] [--tags docker]
-    python bench/provision.py cpu     [--hosts 3] [--repeats 3] [--tags docker]
+    python bench/provision.py cpu     [--hosts 3] [--repeats 3] [--tags docker] [--strategies linear,mitogen]
 
 scaling: for each lab size, the first run and a no-change run of playbooks/site.yml, with
 the ratio to one host. levers: the same no-change run with dlfleet's speed levers off
@@ -66,7 +66,14 @@ def provision(
     seconds = time.monotonic() - started
     if not result.ok:
         raise SystemExit(f"run failed on {result.failed_hosts}: {result.failures[:1]}")
+    LAST_STATS.clear()
+    LAST_STATS.update(result.hosts)
     return seconds
+
+
+# the last run's play recap per host (ok, skipped, changed, ...): how many task results the
+# CPU paid for
+LAST_STATS: dict[str, dict[str, int]] = {}
 
 
 def fresh_lab(spec: str, state: str) -> Settings:
@@ -142,33 +149,58 @@ def _children_cpu() -> float:
     return usage.ru_utime + usage.ru_stime
 
 
-def cpu(count: int, tags: list[str], repeats: int) -> None:
-    """No-change runs on one host (--limit) and on all count hosts of one lab, in rounds; the
-    control machine's CPU per run (user+sys of ansible-playbook and everything it started)."""
-    samples: dict[str, list[float]] = {"1 host": [], f"{count} hosts": []}
+def cpu(count: int, tags: list[str], repeats: int, strategies: list[str]) -> None:
+    """No-change runs on one host (--limit) and on all count hosts of one lab, in rounds, with
+    each strategy; the control machine's CPU per run (user+sys of ansible-playbook and
+    everything it started and waited for) and how many task results it paid for."""
+    runs = [(s, n, limit) for s in strategies for n, limit in ((1, "noble-1"), (count, None))]
+    samples: dict[tuple[str, int], list[float]] = {(s, n): [] for s, n, _ in runs}
+    results: dict[tuple[str, int], int] = {}
     with tempfile.TemporaryDirectory() as state:
         settings = fresh_lab(f"noble={count}", state)
         try:
             provision(settings, tags)  # converge once, then measure no-change runs
             for _ in range(repeats):
-                for name, limit in (("1 host", "noble-1"), (f"{count} hosts", None)):
+                for strategy, n, limit in runs:
                     before = _children_cpu()
-                    provision(settings, tags, limit=limit)
-                    samples[name].append(_children_cpu() - before)
-                    print(f"{name}: {samples[name][-1]:.1f}s CPU", flush=True)
+                    provision(settings, tags, strategy=strategy, limit=limit)
+                    samples[strategy, n].append(_children_cpu() - before)
+                    results[strategy, n] = sum(
+                        s.get("ok", 0) + s.get("skipped", 0) for s in LAST_STATS.values()
+                    )
+                    print(
+                        f"{strategy}, {n} host(s): {samples[strategy, n][-1]:.1f}s CPU, "
+                        f"{results[strategy, n]} task results {dict(sorted(LAST_STATS.items()))}",
+                        flush=True,
+                    )
         finally:
             settings.lab().down()
-    one, many = (sorted(v)[len(v) // 2] for v in samples.values())
+    median = {key: sorted(v)[len(v) // 2] for key, v in samples.items()}
+    base = median[strategies[0], 1]
     table = Table(
         title=f"Control-machine CPU of a no-change run, median of {repeats} "
         f"(tags: {','.join(tags) or 'all'})"
     )
-    for column in ("hosts", "CPU (user+sys)", "ratio", "per extra host"):
+    for column in (
+        "strategy",
+        "hosts",
+        "CPU (user+sys)",
+        "ratio",
+        "per extra host",
+        "per task result",
+    ):
         table.add_column(column, justify="right")
-    table.add_row("1", f"{one:.1f}s", "1.00x", "")
-    table.add_row(
-        str(count), f"{many:.1f}s", f"{many / one:.2f}x", f"{(many - one) / (count - 1):.1f}s"
-    )
+    for strategy in strategies:
+        one, many = median[strategy, 1], median[strategy, count]
+        for n, value in ((1, one), (count, many)):
+            table.add_row(
+                strategy,
+                str(n),
+                f"{value:.1f}s",
+                f"{value / base:.2f}x",
+                f"{(many - one) / (count - 1):.1f}s" if n == count else "",
+                f"{1000 * value / max(results[strategy, n], 1):.0f} ms",
+            )
     Console().print(table)
 
 
@@ -186,12 +218,13 @@ def main() -> None:
     cp.add_argument("--hosts", type=int, default=3)
     cp.add_argument("--tags", default="")
     cp.add_argument("--repeats", type=int, default=3)
+    cp.add_argument("--strategies", default="linear", help="comma-separated: linear, free, mitogen")
     args = parser.parse_args()
     tags = [t for t in args.tags.split(",") if t]
     if args.mode == "scaling":
         scaling([int(n) for n in args.sizes.split(",")], tags)
     elif args.mode == "cpu":
-        cpu(args.hosts, tags, args.repeats)
+        cpu(args.hosts, tags, args.repeats, args.strategies.split(","))
     else:
         levers(args.hosts, tags, args.repeats)
 

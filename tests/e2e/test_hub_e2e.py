@@ -18,6 +18,7 @@ import subprocess
 import time
 
 import pytest
+import requests
 import yaml
 
 from dlfleet import app, engine, paths
@@ -91,6 +92,22 @@ def _act(fleet, action, user, arg="", password=None):
     if action == "peek":
         return client.peek(s, fleet["base"], arg)
     raise AssertionError(action)
+
+
+def _wait_for_hub(fleet, deadline=120):
+    """Until the hub answers through its proxy again (a restart's few seconds)."""
+    session = requests.Session()
+    session.trust_env = False  # the hub's own certificate, whatever the environment names
+    end = time.monotonic() + deadline
+    while True:
+        try:
+            answer = session.get(f"{fleet['base']}/hub/api", verify=fleet["ca"], timeout=5)
+            if answer.status_code == 200:
+                return
+        except requests.RequestException:
+            pass
+        assert time.monotonic() < end, f"the hub did not answer within {deadline} s of its restart"
+        time.sleep(1)
 
 
 def _servers(fleet):
@@ -175,7 +192,7 @@ def test_a_servers_port_answers_the_hub_alone(fleet):
 def test_a_hub_restart_keeps_servers_running_and_reachable(fleet):
     before = _servers(fleet)
     _ssh(fleet["lab"], HUB, "systemctl restart dlfleet-hub")
-    time.sleep(5)
+    _wait_for_hub(fleet)
     assert _act(fleet, "kernel", "bob", "after-restart.txt") == {"status": 201, "reply": "ok"}
     assert _servers(fleet) == before
 
