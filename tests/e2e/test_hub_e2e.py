@@ -91,6 +91,8 @@ def _act(fleet, action, user, arg="", password=None):
         return {"status": status, "reply": reply.get("status")}
     if action == "peek":
         return client.peek(s, fleet["base"], arg)
+    if action == "stop":
+        return client.stop(s, fleet["base"], user)
     raise AssertionError(action)
 
 
@@ -203,6 +205,35 @@ def test_a_second_provision_run_changes_nothing_and_stops_no_server(settings, fl
     assert again.ok, again.failures
     assert {h: s["changed"] for h, s in again.hosts.items()} == dict.fromkeys([HUB, *GPU_HOSTS], 0)
     assert _servers(fleet) == before
+
+
+def test_a_new_image_reaches_the_next_start_and_the_run_stops_no_server(settings, fleet):
+    """A new image on the GPU hosts (the old one with one more label, as a rebuild leaves it),
+    declared where a site pins its image (the hosts' host_vars), and the hub's provision run:
+    the running servers keep running on the old one; a server started next uses the new one."""
+    before = _servers(fleet)
+    old = before["carol"][3]
+    new = old.rsplit(":", 1)[0] + ":rebuilt"
+    host_vars = fleet["lab"].inventory_path.parent / "host_vars"
+    host_vars.mkdir(exist_ok=True)
+    dockerfile = f"FROM {old}\\nLABEL io.dlfleet.test.rebuilt=1\\n"
+    for host in GPU_HOSTS:  # the classic builder: FROM an image of this engine, no registry
+        _ssh(
+            fleet["lab"],
+            host,
+            f"printf '{dockerfile}' | DOCKER_BUILDKIT=0 docker build -q -t {new} -",
+        )
+        (host_vars / f"{host}.yml").write_text(yaml.safe_dump({"dl_image_ref": new}))
+    result = app.provision(settings, tags=["dl_hub"], limit="dlfleet_hub")
+    assert result.ok, result.failures
+    assert _servers(fleet) == before  # same containers, same image, still running
+    assert _act(fleet, "stop", "carol")["stopped"]
+    assert _act(fleet, "start", "carol", "1-gpu")["ready"]
+    host, _, cid, image = _servers(fleet)["carol"]
+    assert image == new and cid != before["carol"][2]
+    template = '{{index .Config.Labels "io.dlfleet.test.rebuilt"}}'
+    label = _ssh(fleet["lab"], host, f"docker inspect -f '{template}' {cid}")
+    assert label.strip() == "1"
 
 
 def test_the_culler_stops_idle_servers_and_their_gpus_go_to_the_next(settings, fleet):

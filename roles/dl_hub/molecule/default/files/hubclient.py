@@ -131,6 +131,17 @@ def run_in_kernel(s, base, user, code, ca):
                  timeout=60)  # fmt: skip
 
 
+def stop(s, base, user):
+    """Stop user's server through the hub's API (the session's cookie and XSRF token), and
+    wait until the hub says it is gone."""
+    answer = s.delete(f"{base}/hub/api/users/{user}/server", timeout=120)
+    for _ in range(60):
+        if server(s, base, user)[1] is None:
+            break
+        time.sleep(2)
+    return {"status": answer.status_code, "stopped": server(s, base, user)[1] is None}
+
+
 def main(base, ca, action, user, password, arg=""):
     s = signed_in(base, ca, user, password)
     if action == "start":
@@ -151,12 +162,7 @@ def main(base, ca, action, user, password, arg=""):
     elif action == "peek":
         out = peek(s, base, arg)
     elif action == "stop":
-        answer = s.delete(f"{base}/hub/api/users/{user}/server", timeout=120)
-        for _ in range(60):
-            if server(s, base, user)[1] is None:
-                break
-            time.sleep(2)
-        out = {"status": answer.status_code, "stopped": server(s, base, user)[1] is None}
+        out = stop(s, base, user)
     else:
         raise SystemExit(f"unknown action {action}")
     print(json.dumps(out))
