@@ -37,7 +37,7 @@ def _ipv4(value):
         return None
 
 
-def _hub_address(name, host):
+def _hub_address(host):
     for key in ("dl_hub_api_address", "ansible_host"):
         found = _ipv4(host.get(key) or "")
         if found:
@@ -48,6 +48,7 @@ def _hub_address(name, host):
 
 def docker_hub_firewall(sources, ports, hubs=(), hostvars=None):
     hostvars = hostvars or {}
+    hubs = [h for h in (hubs or []) if h in hostvars]  # names not in the inventory: no hub
     errors, unknown, normalized = [], [], []
     given = [str(s).strip() for s in (sources or []) if str(s).strip()]
     for source in given:
@@ -64,9 +65,8 @@ def docker_hub_firewall(sources, ports, hubs=(), hostvars=None):
             continue
         normalized.append(str(net))
     if not given:
-        hubs = [h for h in (hubs or []) if h in hostvars]
         for name in hubs:
-            found = _hub_address(name, hostvars[name])
+            found = _hub_address(hostvars[name])
             if found:
                 normalized.append(f"{found}/32")
             else:
@@ -80,7 +80,7 @@ def docker_hub_firewall(sources, ports, hubs=(), hostvars=None):
     if not wanted:
         declared = sorted({
             str(hostvars[h].get("dl_hub_server_ports")).strip()
-            for h in (hubs or []) if h in hostvars and hostvars[h].get("dl_hub_server_ports")
+            for h in hubs if hostvars[h].get("dl_hub_server_ports")
         })  # fmt: skip
         if len(declared) > 1:
             errors.append(
