@@ -384,7 +384,7 @@ def test_whether_a_reboot_is_due_has_one_home():
         if "molecule" not in path.parts and "modinfo " in path.read_text()
     )
     assert homes == ["roles/nvidia_driver/tasks/reboot_state.yml"]
-    detect = (paths.ROLES / "nvidia_driver" / "tasks" / "detect.yml").read_text()
+    detect = (paths.ROLES / "nvidia_driver" / "tasks" / "detect_host.yml").read_text()
     assert "import_tasks: reboot_state.yml" in detect
     report = (paths.PLAYBOOKS / "report.yml").read_text()
     assert "'reboot_required': nvidia_driver_reboot_required" in report
