@@ -7,6 +7,7 @@ import json
 import subprocess
 import time
 from collections.abc import Callable
+from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 from typing import Any
 
@@ -20,7 +21,7 @@ from . import gpu, hosts, inventory, sources
 from .hosts import LabHost
 from .images import Images
 from .names import DEFAULT_NAME, LABEL
-from .recipes import RECIPES, parse_hosts_spec
+from .recipes import LINE_BASES, RECIPES, parse_hosts_spec
 from .services import SHARED, Services
 
 # the lab's hub host (lab.up --hub) and its test accounts (uids from 2001, the same on a rebuild)
@@ -117,12 +118,27 @@ class Lab:
         wanted = parse_hosts_spec(spec)  # validate before touching anything
         images = self.images
         gateway = self.gateway()  # makes the lab's network
-        if apt_cache:
-            self.services.apt_cache([self.name])  # joins it: nothing else using it is disturbed
         started = time.monotonic()
         names = list(dict.fromkeys([name for name, _, _ in wanted] + ([HUB_OS] if hub else [])))
+        gpu_lines = sorted({gpu.line_for(RECIPES[name]) for name, _, gpus in wanted if gpus})
         cached = {name for name in names if images.exists(RECIPES[name])}
-        refs = images.ensure_all(RECIPES[name] for name in names)
+        with ThreadPoolExecutor(max_workers=2) as pool:
+            # the wheels download while the root filesystems are made (both mostly wait on
+            # the network); every root filesystem the lab needs, side by side: its hosts', the
+            # Debian 12 one its services and the cpu image build on, the GPU lines' bases
+            wheels = pool.submit(sources.prefetch_wheels, image_frameworks, gpu_lines, hub)
+            served = apt_cache or image_frameworks is not None or image_registry or hub or gpu_lines
+            images.rootfs_tars(
+                [RECIPES[name] for name in names]
+                + ([RECIPES["bookworm"]] if served else [])
+                + [LINE_BASES[line] for line in gpu_lines]
+            )
+            # the apt cache starts while the host images are finished
+            cache = pool.submit(self.services.apt_cache, [self.name]) if apt_cache else None
+            refs = images.ensure_all(RECIPES[name] for name in names)
+            if cache:
+                cache.result()  # joins it: nothing else using it is disturbed
+            wheels.result()
         for name in names:
             how = "cached" if name in cached else "built"
             self.say(f"image {refs[name]} {how}")

@@ -37,19 +37,27 @@ class Images:
         except ImageNotFound:
             return False
 
+    def rootfs_tars(self, recipes: Iterable[Recipe]) -> None:
+        """Make the missing debootstrap root filesystems side by side (a debootstrap mostly
+        waits on downloads), through the apt cache when it is already up."""
+        missing = [r for r in dict.fromkeys(recipes) if not self._tar(r).is_file()]
+        if not missing:
+            return
+        engine.ensure_packages({"debootstrap": "debootstrap"}, self.say)
+        proxy = self._apt_proxy_for_control()
+        for recipe in missing:  # keyrings once, before the threads
+            self._keyring(recipe)
+        with ThreadPoolExecutor(max_workers=len(missing)) as pool:
+            list(pool.map(lambda r: self._debootstrap(r, proxy), missing))
+
     def ensure_all(self, recipes: Iterable[Recipe]) -> dict[str, str]:
-        """Every recipe's image, by OS name. The missing root filesystems are made side by
-        side (a debootstrap mostly waits on downloads), then each image is finished in turn."""
-        recipes = list(recipes)
-        missing = [r for r in recipes if not self.exists(r)]
-        if len(missing) > 1:
-            engine.ensure_packages({"debootstrap": "debootstrap"}, self.say)
-            proxy = self._apt_proxy_for_control()
-            for recipe in missing:  # keyrings once, before the threads
-                self._keyring(recipe)
-            with ThreadPoolExecutor(max_workers=len(missing)) as pool:
-                list(pool.map(lambda r: self._debootstrap(r, proxy), missing))
-        return {r.name: self.ensure(r) for r in recipes}
+        """Every recipe's image, by OS name: the missing root filesystems first, side by side,
+        then the images finished side by side (each an apt-get update)."""
+        recipes = list(dict.fromkeys(recipes))
+        self.rootfs_tars(recipes)
+        with ThreadPoolExecutor(max_workers=max(1, len(recipes))) as pool:
+            refs = list(pool.map(self.ensure, recipes))
+        return {r.name: ref for r, ref in zip(recipes, refs, strict=True)}
 
     def ensure(self, recipe: Recipe) -> str:
         """Build ``dlfleet-lab/<os>:<recipe digest>`` unless it exists; tag it ``latest``.
@@ -61,14 +69,8 @@ class Images:
         if self.exists(recipe):
             self.client.images.get(recipe.image).tag(f"{IMAGE_REPO}/{recipe.name}", "latest")
             return recipe.image
-        engine.ensure_packages({"debootstrap": "debootstrap"}, self.say)
-        proxy = self._apt_proxy_for_control()
         started = time.monotonic()
-        rootfs_tar = self._debootstrap(recipe, proxy)
-        base = f"{IMAGE_REPO}/{recipe.name}-rootfs:{recipe.digest()}"
-        self.client.api.import_image_from_file(
-            str(rootfs_tar), repository=base.split(":")[0], tag=recipe.digest()
-        )
+        base = self._import_rootfs(recipe)
         with tempfile.TemporaryDirectory() as ctx:
             for path in RECIPE_DIR.iterdir():
                 shutil.copy(path, ctx)
@@ -85,6 +87,25 @@ class Images:
         self._prune_superseded(recipe)
         return recipe.image
 
+    def _rootfs_ref(self, recipe: Recipe) -> str:
+        return f"{IMAGE_REPO}/{recipe.name}-rootfs:{recipe.digest()}"
+
+    def _import_rootfs(self, recipe: Recipe) -> str:
+        """The recipe's debootstrap tarball as an image (imported once)."""
+        ref = self._rootfs_ref(recipe)
+        try:
+            self.client.images.get(ref)
+            return ref
+        except ImageNotFound:
+            pass
+        if not self._tar(recipe).is_file():
+            engine.ensure_packages({"debootstrap": "debootstrap"}, self.say)
+        rootfs_tar = self._debootstrap(recipe, self._apt_proxy_for_control())
+        self.client.api.import_image_from_file(
+            str(rootfs_tar), repository=ref.split(":")[0], tag=recipe.digest()
+        )
+        return ref
+
     def _prune_superseded(self, recipe: Recipe) -> None:
         """Drop images of this OS built from older recipes (unless a container still uses them)."""
         current = recipe.digest()
@@ -97,8 +118,8 @@ class Images:
 
     def rootfs(self, recipe: Recipe) -> str:
         """The plain debootstrap image of a recipe (no systemd setup): a base for other images."""
-        self.ensure(recipe)
-        return f"{IMAGE_REPO}/{recipe.name}-rootfs:{recipe.digest()}"
+        with locks.file_lock(paths.cache_dir() / "locks" / f"image-{recipe.name}.lock"):
+            return self._import_rootfs(recipe)
 
     def base_archive(self, recipe: Recipe) -> tuple[str, Path]:
         """``docker save`` of rootfs_image, cached: what air-gapped builders load as a base."""
@@ -113,11 +134,14 @@ class Images:
             partial.rename(target)
         return ref, target
 
+    def _tar(self, recipe: Recipe) -> Path:
+        return paths.cache_dir() / "rootfs" / f"{recipe.name}-{recipe.rootfs_digest()}.tar"
+
     def _debootstrap(self, recipe: Recipe, proxy: str | None) -> Path:
         """A cached debootstrap tarball for the recipe (per user, shared by checkouts)."""
-        cache = paths.cache_dir() / "rootfs"
+        tar = self._tar(recipe)
+        cache = tar.parent
         cache.mkdir(parents=True, exist_ok=True)
-        tar = cache / f"{recipe.name}-{recipe.rootfs_digest()}.tar"
         with locks.file_lock(paths.cache_dir() / "locks" / f"rootfs-{recipe.name}.lock"):
             if tar.is_file():
                 return tar

@@ -25,6 +25,17 @@ def registry_root(lab_name: str) -> Path:
     return registry.default_root() / lab_name
 
 
+def prefetch_wheels(frameworks: list[str] | None, lines: list[str], hub: bool) -> None:
+    """Download the wheelhouses a lab will serve (lab.up runs this beside its debootstraps);
+    image_sources and hub_sources find them there."""
+    if frameworks is not None:
+        imagelock.wheelhouse("cpu", frameworks, wheelhouse_root())
+        for line in lines:
+            imagelock.wheelhouse(f"gpu-cu{line}", frameworks, wheelhouse_root())
+    if hub:
+        hublock.wheelhouse("3.12", wheelhouse_root())
+
+
 def image_sources(
     services: Services, lab_name: str, gateway: str, frameworks: list[str], lines: list[str]
 ) -> dict[str, Any]:
