@@ -38,6 +38,9 @@ from dlfleet.taskkit import user_errors
         "recreate": "Recreate changed workspaces at once, even where their users are working "
         "(default: a workspace in use keeps running and its changes wait).",
         "playbook": "Another playbook instead of playbooks/site.yml.",
+        "fast": "Read every host first; run the site only where something differs from what the "
+        "last whole run left (files, packages, units, containers, images, firewall) or where "
+        "the inventory, extra variables or dlfleet changed.",
         "verbose": "More Ansible output in the artifacts (-v, -vv, ...).",
     },
 )
@@ -57,14 +60,16 @@ def provision(
     max_fail_percentage=None,
     prune=False,
     recreate=False,
+    fast=None,
 ):
     """Provision hosts with playbooks/site.yml (the lab when no inventory is set)."""
+    settings = _settings(c)
     flags = [
         *(['{"dl_containers_prune": true}'] if prune else []),
         *(['{"dl_containers_recreate": "always"}'] if recreate else []),
     ]
     result = app.provision(
-        _settings(c),
+        settings,
         inventory=inventory,
         playbook=playbook,
         limit=limit,
@@ -76,6 +81,7 @@ def provision(
         verbosity=verbose,
         serial=serial,
         max_fail_percentage=max_fail_percentage,
+        fast=settings.fast if fast is None else fast,
     )
     _exit_for(result)
 

@@ -3,14 +3,16 @@
 
     python bench/provision.py scaling [--sizes 1,2,4,8] [--tags docker]
     python bench/provision.py levers  [--hosts noble=2] [--tags docker]
-    python bench/provision.py cpu     [--hosts 3] [--repeats 3] [--tags docker] [--strategies linear,mitogen]
+    python bench/provision.py cpu     [--hosts 3] [--repeats 3] [--tags docker] [--strategies linear,mitogen,fast]
 
 scaling: for each lab size, the first run and a no-change run of playbooks/site.yml, with
 the ratio to one host. levers: the same no-change run with dlfleet's speed levers off
 (no SSH pipelining, no ControlPersist, no fact cache), on, and on with the Mitogen strategy
 (where the `speed` extra is installed), side by side. cpu: the control machine's CPU
 (user+sys of the run and everything it started) for a no-change run on one host and on all
-hosts of a lab of identical noble hosts, medians, and the CPU each extra host costs.
+hosts of a lab of identical noble hosts, medians, and the CPU each extra host costs; `fast`
+in --strategies measures `invoke provision --fast` (one read of each host; no site run where
+nothing differs) beside them.
 Each measurement uses a fresh lab named dlfleet-bench; numbers vary with the machine's load.
 """
 
@@ -50,6 +52,17 @@ def provision(
     extravars: dict[str, object] | None = None,
     limit: str | None = None,
 ) -> float:
+    if (
+        strategy == "fast"
+    ):  # invoke provision --fast: one read of each host, the site where it differs
+        started = time.monotonic()
+        result = app.provision(settings, limit=limit, tags=tags, fast=True, quiet=True, keep=False)
+        seconds = time.monotonic() - started
+        if not result.ok:
+            raise SystemExit(f"run failed on {result.failed_hosts}: {result.failures[:1]}")
+        LAST_STATS.clear()
+        LAST_STATS.update(result.hosts)
+        return seconds
     lab = settings.lab()
     request = RunRequest(
         playbook=Path(app.paths.PLAYBOOKS / "site.yml"),
@@ -160,6 +173,8 @@ def cpu(count: int, tags: list[str], repeats: int, strategies: list[str]) -> Non
         settings = fresh_lab(f"noble={count}", state)
         try:
             provision(settings, tags)  # converge once, then measure no-change runs
+            if "fast" in strategies:  # and record what it left, for --fast
+                provision(settings, tags, strategy="fast")
             for _ in range(repeats):
                 for strategy, n, limit in runs:
                     before = _children_cpu()
@@ -218,7 +233,9 @@ def main() -> None:
     cp.add_argument("--hosts", type=int, default=3)
     cp.add_argument("--tags", default="")
     cp.add_argument("--repeats", type=int, default=3)
-    cp.add_argument("--strategies", default="linear", help="comma-separated: linear, free, mitogen")
+    cp.add_argument(
+        "--strategies", default="linear", help="comma-separated: linear, free, mitogen, fast"
+    )
     args = parser.parse_args()
     tags = [t for t in args.tags.split(",") if t]
     if args.mode == "scaling":

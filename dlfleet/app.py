@@ -6,12 +6,13 @@ import os
 import subprocess
 import sys
 from collections.abc import Mapping, Sequence
+from dataclasses import replace
 from pathlib import Path
 from typing import Any
 
 from rich.text import Text
 
-from . import locks, paths
+from . import converged, locks, paths
 from .display import RichDisplay
 from .errors import DlfleetError
 from .extravars import parse_extravars
@@ -58,16 +59,21 @@ def provision(
     max_fail_percentage: str | None = None,
     lock: bool = True,
     rolling: bool = True,
+    fast: bool = False,
 ) -> RunResult:
     """Run a playbook on the fleet. ``lock``: one such run at a time per fleet (the control
     machine's lock) and per host (the playbooks' host lock, given back here when the run ended
     before the site's last play could). ``rolling``: the fleet's rolling settings (serial,
-    max_fail_percentage) reach the play keywords. ``quiet`` only hides the progress display."""
+    max_fail_percentage) reach the play keywords. ``quiet`` only hides the progress display.
+    ``fast``: a whole site run on the hosts that are no longer as the last one left them
+    (dlfleet.converged), after one read of every host."""
     book = Path(playbook or settings.playbook)
     book = book if book.is_absolute() else paths.ROOT / book
     if not book.is_file():
         raise DlfleetError(f"playbook not found: {book}")
     extravars = parse_extravars(extra_vars)
+    if fast:
+        _check_fast(book, tags, check, retry_failed, lock)
     inv = resolve_inventory(settings, inventory)
     selected = _Selected(inv, limit)  # read once, if at all
     if retry_failed:
@@ -97,6 +103,11 @@ def provision(
     with locks.control_lock(settings.state, inv, holder, say):
         result = None
         try:
+            if fast:
+                request, probe = _fast_request(settings, request)
+                if probe is not None:  # every host as the last whole run left it
+                    result = probe
+                    return probe
             result = run_playbook(
                 request,
                 state=settings.state,
@@ -108,6 +119,45 @@ def provision(
         finally:
             if result is None or not result.ok:  # hosts the site's last play did not reach
                 _unlock(settings, inv, limit, run_id)
+
+
+def _check_fast(
+    book: Path, tags: Sequence[str], check: bool, retry_failed: bool, lock: bool
+) -> None:
+    if book.resolve() != (paths.PLAYBOOKS / "site.yml").resolve():
+        raise DlfleetError(
+            "--fast compares hosts with the last whole site run: playbooks/site.yml only"
+        )
+    if tags or check or retry_failed or not lock:
+        raise DlfleetError(
+            "--fast is for a whole site run: leave out --tags, --check and --retry-failed"
+        )
+
+
+def _fast_request(settings: Settings, request: RunRequest) -> tuple[RunRequest, RunResult | None]:
+    """Read every host once (playbooks/converged.yml) and narrow the run to the hosts that
+    differ from the last whole run's record, with the digest they record at its end. Returns the
+    narrowed request, or the probe's result when no host needs the site."""
+    digest = converged.fleet_digest(request.inventory, request.extravars, request.playbook)
+    extravars = {**request.extravars, converged.INPUTS_VAR: digest}
+    probe = run_playbook(
+        replace(request, playbook=converged.PLAYBOOK, extravars=extravars, check=False, diff=False),
+        state=settings.state,
+        keep=False,
+    )
+    differs = probe.data.get("converged") or {}
+    ready, behind = converged.split(differs, sorted(probe.hosts))
+    say(
+        f"fast: {len(ready)} host(s) as the last whole run left them (files, packages, units, "
+        f"containers, images, firewall read just now): nothing to do there"
+    )
+    if not behind:
+        return request, probe
+    say(f"fast: the whole site on {len(behind)}: {converged.reasons(differs, behind)}")
+    limit_file = settings.state / "fast-limit.txt"
+    limit_file.parent.mkdir(parents=True, exist_ok=True)
+    limit_file.write_text("".join(f"{h}\n" for h in behind))
+    return replace(request, limit=f"@{limit_file}", extravars=extravars), None
 
 
 def _unlock(settings: Settings, inv: Path, limit: str | None, run_id: str) -> None:

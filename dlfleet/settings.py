@@ -39,6 +39,7 @@ class Settings:
     max_fail_percentage: str = SHIPPED["max_fail_percentage"]
     strategy: str = SHIPPED["strategy"]
     keep_runs: int = SHIPPED["keep_runs"]
+    fast: bool = SHIPPED["fast"]
     extra: dict[str, Any] = field(default_factory=dict)
 
     @classmethod
@@ -52,6 +53,7 @@ class Settings:
         settings = cls(**known)
         settings.lab_apt_cache = _as_bool(settings.lab_apt_cache)
         settings.lab_registry = _as_bool(settings.lab_registry)
+        settings.fast = _as_bool(settings.fast)
         settings.lab_image_frameworks = _frameworks(settings.lab_image_frameworks)
         settings.forks = int(settings.forks)
         settings.keep_runs = int(settings.keep_runs)

@@ -174,6 +174,41 @@ def test_the_printed_tunnel_reaches_jupyter(settings, hosts):
         proc.wait(timeout=10)
 
 
+def test_a_fast_run_runs_the_site_only_where_a_host_differs(settings, hosts):
+    """--fast: hosts without a record go through the whole site and record; then one read of
+    each host and no site run; a workspace removed behind dlfleet's back sends its host alone
+    through the site, which puts it back; another extra variable is another request."""
+    names = {h.name for h in hosts}
+    first = app.provision(settings, fast=True)
+    assert first.ok, first.failures
+    assert first.request.playbook.name == "site.yml" and set(first.hosts) == names
+    assert {h: s["changed"] for h, s in first.hosts.items()} == dict.fromkeys(names, 0)
+
+    again = app.provision(settings, fast=True)
+    assert again.ok, again.failures
+    assert again.request.playbook.name == "converged.yml"
+    assert again.data["converged"] == {h: [] for h in names}
+
+    the_lab = settings.lab()
+    _ssh(the_lab, "noble-1", "docker rm -f dl-lab")
+    fixed = app.provision(settings, fast=True)
+    assert fixed.ok, fixed.failures
+    assert fixed.request.playbook.name == "site.yml" and set(fixed.hosts) == {"noble-1"}
+    assert fixed.hosts["noble-1"]["changed"] > 0
+    assert (
+        _ssh(the_lab, "noble-1", "docker inspect -f '{{.State.Running}}' dl-lab").strip() == "true"
+    )
+
+    settled = app.provision(settings, fast=True)
+    assert settled.request.playbook.name == "converged.yml", settled.data
+    # another extra variable is another request, even with the same outcome (on one host here)
+    asked = app.provision(
+        settings, fast=True, limit="xenial-1", extra_vars=["docker_log_max_file=5"]
+    )
+    assert asked.ok, asked.failures
+    assert asked.request.playbook.name == "site.yml" and set(asked.hosts) == {"xenial-1"}
+
+
 def _report_run(settings):
     return app.query(settings, "playbooks/report.yml")
 

@@ -1,0 +1,79 @@
+"""`invoke provision --fast`: what counts as a change of inputs, which hosts run, and the runs
+it refuses."""
+
+import shutil
+from pathlib import Path
+
+import pytest
+
+from dlfleet import app, converged, paths
+from dlfleet.errors import DlfleetError
+from dlfleet.settings import Settings
+
+SITE = paths.PLAYBOOKS / "site.yml"
+FLEET = {"noble-1": {"ansible_host": "10.0.0.5", "docker_version": ""}, "xenial-1": {}}
+
+
+def test_the_inputs_digest_follows_what_a_run_asks():
+    base = converged.inputs_digest(FLEET, {"dl_containers_prune": True}, SITE)
+    assert base == converged.inputs_digest(
+        dict(reversed(FLEET.items())), {"dl_containers_prune": True}, SITE
+    )
+    # what names a run is not what it asks of the hosts
+    run = {"dlfleet_run_id": "x", "dlfleet_run_holder": "y", converged.INPUTS_VAR: "z"}
+    assert base == converged.inputs_digest(FLEET, {"dl_containers_prune": True, **run}, SITE)
+    # any host's variable, an extra variable, the playbook: another digest
+    moved = {**FLEET, "noble-1": {**FLEET["noble-1"], "docker_version": "27.5.1"}}
+    assert base != converged.inputs_digest(moved, {"dl_containers_prune": True}, SITE)
+    assert base != converged.inputs_digest(
+        {**FLEET, "bookworm-1": {}}, {"dl_containers_prune": True}, SITE
+    )
+    assert base != converged.inputs_digest(FLEET, {}, SITE)
+    assert base != converged.inputs_digest(FLEET, {"dl_containers_prune": True}, Path("other.yml"))
+
+
+def test_the_tree_digest_follows_roles_and_plugins_not_scenarios(tmp_path):
+    root = tmp_path / "tree"
+    for name in (
+        "roles/docker/tasks",
+        "roles/docker/molecule/default",
+        "plugins/filter",
+        "playbooks",
+    ):
+        (root / name).mkdir(parents=True)
+    (root / "roles/docker/tasks/main.yml").write_text("- name: a\n")
+    (root / "roles/docker/molecule/default/verify.yml").write_text("- name: v\n")
+    (root / "plugins/filter/f.py").write_text("x = 1\n")
+    (root / "ansible.cfg").write_text("[defaults]\n")
+    first = converged.tree_digest(root)
+    (root / "roles/docker/molecule/default/verify.yml").write_text("- name: changed\n")
+    assert converged.tree_digest(root) == first
+    (root / "roles/docker/tasks/main.yml").write_text("- name: b\n")
+    assert converged.tree_digest(root) != first
+    shutil.rmtree(root / "plugins")
+    assert converged.tree_digest(root) != first
+
+
+def test_hosts_that_differ_or_did_not_answer_run():
+    differs = {"noble-1": [], "xenial-1": ["docker"], "jammy-1": ["record"]}
+    ready, behind = converged.split(differs, ["bookworm-1", "jammy-1", "noble-1", "xenial-1"])
+    assert ready == ["noble-1"]
+    assert behind == ["bookworm-1", "jammy-1", "xenial-1"]
+    assert converged.reasons(differs, behind) == (
+        "bookworm-1 (no answer), jammy-1 (no record), xenial-1 (docker)"
+    )
+
+
+@pytest.mark.parametrize(
+    "kwargs",
+    [
+        {"tags": ["docker"]},
+        {"check": True},
+        {"retry_failed": True},
+        {"playbook": "playbooks/report.yml"},
+    ],
+)
+def test_fast_is_for_a_whole_site_run(tmp_path, kwargs):
+    settings = Settings(state_dir=str(tmp_path), inventory=str(tmp_path / "none.yml"))
+    with pytest.raises(DlfleetError, match="--fast"):
+        app.provision(settings, fast=True, **kwargs)
