@@ -1,5 +1,6 @@
 """The image's data: lock layers agree within a flavour; build arguments that would leak."""
 
+import subprocess
 from pathlib import Path
 
 from dlfleet import imagelock, paths, plugins
@@ -54,3 +55,60 @@ def test_each_lines_base_and_python_have_one_home():
     for module in (imagelock, recipes):
         source = Path(module.__file__).read_text()
         assert not re.search(r'"3\.\d+"|manylinux_2_\d+"', source), module.__name__
+
+
+LOCK = """\
+absl-py==2.5.1 \\
+    --hash=sha256:aa
+python-dateutil==3.0.0 ; python_full_version < '3.11' \\
+    --hash=sha256:bb
+python-dateutil==4.0.0 ; python_full_version >= '3.11' \\
+    --hash=sha256:cc
+"""
+
+
+def _wheel(dest, name, size=3):
+    (dest / name).write_bytes(b"x" * size)
+
+
+def test_a_completed_download_is_not_asked_again_while_its_wheels_are_there(tmp_path, monkeypatch):
+    """pip download hashes every wheel it finds again: once a lock's download for a Python
+    has completed, the wheelhouse's record of its wheels stands in for it, until one is gone
+    or changed."""
+    lock = tmp_path / "base.txt"
+    lock.write_text(LOCK)
+    dest = tmp_path / "wheels"
+    dest.mkdir()
+    calls = []
+
+    def pip(argv, **kwargs):
+        calls.append(argv)
+        _wheel(dest, "absl_py-2.5.1-py3-none-any.whl")
+        _wheel(dest, "python_dateutil-4.0.0-py3-none-any.whl")
+        return subprocess.CompletedProcess(argv, 0, "", "")
+
+    monkeypatch.setattr(imagelock.subprocess, "run", pip)
+    imagelock.pip_download(lock, "3.12", "x86_64-manylinux_2_28", dest)
+    imagelock.pip_download(lock, "3.12", "x86_64-manylinux_2_28", dest)
+    assert len(calls) == 1
+    # another Python reads the markers otherwise (dateutil 3.0.0): its own download
+    imagelock.pip_download(lock, "3.10", "x86_64-manylinux_2_28", dest)
+    assert len(calls) == 2
+    # a wheel cut short or removed: pip again
+    _wheel(dest, "absl_py-2.5.1-py3-none-any.whl", size=1)
+    imagelock.pip_download(lock, "3.12", "x86_64-manylinux_2_28", dest)
+    assert len(calls) == 3
+    (dest / "python_dateutil-4.0.0-py3-none-any.whl").unlink()
+    imagelock.pip_download(lock, "3.12", "x86_64-manylinux_2_28", dest)
+    assert len(calls) == 4
+
+
+def test_the_record_names_only_the_pinned_wheels_and_needs_all_of_them(tmp_path):
+    _wheel(tmp_path, "absl_py-2.5.1-py3-none-any.whl")
+    _wheel(tmp_path, "absl_py-2.4.0-py3-none-any.whl")  # another version: not this lock's
+    assert imagelock.lock_wheels(LOCK, tmp_path, "3.12") is None  # dateutil 4.0.0 missing
+    _wheel(tmp_path, "python_dateutil-4.0.0-py3-none-any.whl", size=5)
+    assert imagelock.lock_wheels(LOCK, tmp_path, "3.12") == {
+        "absl_py-2.5.1-py3-none-any.whl": 3,
+        "python_dateutil-4.0.0-py3-none-any.whl": 5,
+    }
