@@ -40,7 +40,7 @@ from dlfleet.taskkit import user_errors
         "playbook": "Another playbook instead of playbooks/site.yml.",
         "fast": "Read every host first; run the site only where something differs from what the "
         "last whole run left (files, packages, units, containers, images, firewall) or where "
-        "the inventory, extra variables or dlfleet changed.",
+        "the inventory, extra variables or dlfleet changed (default: dlfleet.fast).",
         "verbose": "More Ansible output in the artifacts (-v, -vv, ...).",
     },
 )
@@ -60,7 +60,7 @@ def provision(
     max_fail_percentage=None,
     prune=False,
     recreate=False,
-    fast=None,
+    fast=False,
 ):
     """Provision hosts with playbooks/site.yml (the lab when no inventory is set)."""
     settings = _settings(c)
@@ -81,7 +81,7 @@ def provision(
         verbosity=verbose,
         serial=serial,
         max_fail_percentage=max_fail_percentage,
-        fast=settings.fast if fast is None else fast,
+        fast=fast or settings.fast,
     )
     _exit_for(result)
 

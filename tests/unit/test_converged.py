@@ -3,8 +3,10 @@ it refuses."""
 
 import shutil
 from pathlib import Path
+from types import SimpleNamespace
 
 import pytest
+from invoke import Program
 
 from dlfleet import app, converged, paths
 from dlfleet.errors import DlfleetError
@@ -77,3 +79,26 @@ def test_fast_is_for_a_whole_site_run(tmp_path, kwargs):
     settings = Settings(state_dir=str(tmp_path), inventory=str(tmp_path / "none.yml"))
     with pytest.raises(DlfleetError, match="--fast"):
         app.provision(settings, fast=True, **kwargs)
+
+
+@pytest.mark.parametrize(
+    ("argv", "env", "fast"),
+    [
+        (["provision"], {}, False),
+        (["provision", "--fast"], {}, True),
+        (["provision"], {"INVOKE_DLFLEET_FAST": "true"}, True),
+    ],
+)
+def test_the_flag_and_the_setting_reach_the_run(monkeypatch, argv, env, fast):
+    for key, value in env.items():
+        monkeypatch.setenv(key, value)
+    seen = {}
+
+    def provision(settings, **kwargs):
+        seen.update(kwargs)
+        return SimpleNamespace(ok=True)
+
+    monkeypatch.setattr(app, "provision", provision)
+    # tasks.py and invoke.yaml found the way `invoke` finds them, from the checkout
+    Program(name="invoke").run(["invoke", "--search-root", str(paths.ROOT), *argv], exit=False)
+    assert seen["fast"] is fast
