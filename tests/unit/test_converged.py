@@ -102,3 +102,34 @@ def test_the_flag_and_the_setting_reach_the_run(monkeypatch, argv, env, fast):
     # tasks.py and invoke.yaml found the way `invoke` finds them, from the checkout
     Program(name="invoke").run(["invoke", "--search-root", str(paths.ROOT), *argv], exit=False)
     assert seen["fast"] is fast
+
+
+def test_the_fast_run_asks_with_the_digest_and_narrows_to_the_hosts_that_differ(
+    tmp_path, monkeypatch
+):
+    inv = tmp_path / "hosts.yml"
+    inv.write_text("all:\n  hosts:\n    noble-1: {}\n    noble-2: {}\n    noble-3: {}\n")
+    asked = []
+
+    def run_playbook(request, **kwargs):
+        asked.append(request)
+        differs = {"noble-1": [], "noble-2": ["docker"]}  # noble-3 did not answer
+        return SimpleNamespace(
+            data={"converged": differs}, hosts=dict.fromkeys(["noble-1", "noble-2", "noble-3"])
+        )
+
+    monkeypatch.setattr(app, "run_playbook", run_playbook)
+    settings = Settings(state_dir=str(tmp_path / "state"))
+
+    def request(extravars):
+        return app.RunRequest(playbook=SITE, inventory=inv, extravars=extravars)
+
+    site, probe = app._fast_request(settings, request({"a": 1}))
+    assert probe is None and asked[-1].playbook == converged.PLAYBOOK
+    digest = asked[-1].extravars[converged.INPUTS_VAR]
+    assert site.playbook == SITE and site.extravars[converged.INPUTS_VAR] == digest
+    assert site.limit.startswith("@")
+    assert Path(site.limit[1:]).read_text().split() == ["noble-2", "noble-3"]
+    # another extra variable: another digest, asked of the hosts and recorded by the site run
+    app._fast_request(settings, request({"a": 2}))
+    assert asked[-1].extravars[converged.INPUTS_VAR] != digest
