@@ -52,30 +52,22 @@ def provision(
     extravars: dict[str, object] | None = None,
     limit: str | None = None,
 ) -> float:
-    if (
-        strategy == "fast"
-    ):  # invoke provision --fast: one read of each host, the site where it differs
-        started = time.monotonic()
-        result = app.provision(settings, limit=limit, tags=tags, fast=True, quiet=True, keep=False)
-        seconds = time.monotonic() - started
-        if not result.ok:
-            raise SystemExit(f"run failed on {result.failed_hosts}: {result.failures[:1]}")
-        LAST_STATS.clear()
-        LAST_STATS.update(result.hosts)
-        return seconds
-    lab = settings.lab()
-    request = RunRequest(
-        playbook=Path(app.paths.PLAYBOOKS / "site.yml"),
-        inventory=lab.inventory_path,
-        tags=tuple(tags),
-        envvars=envvars or {},
-        forks=settings.forks,
-        strategy=strategy,
-        extravars=extravars or {},
-        limit=limit,
-    )
     started = time.monotonic()
-    result = run_playbook(request, state=settings.state, keep=False)
+    # fast: invoke provision --fast, one read of each host and the site where it differs
+    if strategy == "fast":
+        result = app.provision(settings, limit=limit, tags=tags, fast=True, quiet=True, keep=False)
+    else:
+        request = RunRequest(
+            playbook=Path(app.paths.PLAYBOOKS / "site.yml"),
+            inventory=settings.lab().inventory_path,
+            tags=tuple(tags),
+            envvars=envvars or {},
+            forks=settings.forks,
+            strategy=strategy,
+            extravars=extravars or {},
+            limit=limit,
+        )
+        result = run_playbook(request, state=settings.state, keep=False)
     seconds = time.monotonic() - started
     if not result.ok:
         raise SystemExit(f"run failed on {result.failed_hosts}: {result.failures[:1]}")
