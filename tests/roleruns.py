@@ -1,12 +1,43 @@
 """Running a role the way users meet it, against this machine: the real role through dlfleet's
-runner wrapper, local connection, check mode."""
+runner wrapper, local connection, check mode; a module of the collection through ansible's
+ad-hoc command."""
 
+import json
+import os
+import subprocess
 import sys
 import textwrap
 
 import yaml
 
+from dlfleet import paths
 from dlfleet.runner import RunRequest, RunResult, run_playbook
+
+
+def run_module(module, args, check=False):
+    """dlfleet.fleet.<module> with args, as Ansible runs it (ad hoc, local connection, one
+    line of output): (exit status, stdout, stderr)."""
+    ansible = paths.ROOT / ".venv" / "bin" / "ansible"
+    out = subprocess.run(
+        [
+            str(ansible) if ansible.exists() else "ansible",
+            "localhost",
+            "-c",
+            "local",
+            "-e",
+            f"ansible_python_interpreter={sys.executable}",
+            "-m",
+            f"dlfleet.fleet.{module}",
+            "-a",
+            json.dumps(args),
+            "-o",
+            *(["--check"] if check else []),
+        ],
+        capture_output=True,
+        text=True,
+        env={**os.environ, "ANSIBLE_COLLECTIONS_PATH": str(paths.COLLECTIONS)},
+    )
+    return out.returncode, out.stdout, out.stderr
 
 
 def local_inventory(path):

@@ -7,13 +7,12 @@ for the container case."""
 import contextlib
 import json
 import os
-import subprocess
-import sys
 
 import pytest
 from docker import errors as docker_errors
 
-from dlfleet import engine, paths
+from dlfleet import engine
+from tests.roleruns import run_module
 
 pytestmark = pytest.mark.skipif(os.geteuid() != 0, reason="the record is root's")
 
@@ -22,30 +21,11 @@ SECRET = "jupyter-token-that-must-not-leak"  # noqa: S105 - a stand-in, checked 
 
 def run(args, check=False):
     """The module through ansible's ad-hoc command (local connection); its JSON result."""
-    ansible = paths.ROOT / ".venv" / "bin" / "ansible"
-    out = subprocess.run(
-        [
-            str(ansible) if ansible.exists() else "ansible",
-            "localhost",
-            "-c",
-            "local",
-            "-e",
-            f"ansible_python_interpreter={sys.executable}",
-            "-m",
-            "dlfleet.fleet.converged_state",
-            "-a",
-            json.dumps(args),
-            "-o",
-            *(["--check"] if check else []),
-        ],
-        capture_output=True,
-        text=True,
-        env={**os.environ, "ANSIBLE_COLLECTIONS_PATH": str(paths.COLLECTIONS)},
-    )
-    text = out.stdout + out.stderr
-    assert out.returncode == 0, text
-    assert SECRET not in text
-    return json.loads(text.split(" => ", 1)[1])
+    rc, out, err = run_module("converged_state", args, check=check)
+    assert rc == 0, out + err
+    assert SECRET not in out + err
+    # its one line of output (a warning Ansible prints goes to stderr)
+    return json.loads(out.split(" => ", 1)[1])
 
 
 @pytest.fixture

@@ -2,14 +2,12 @@
 of a path are refused, never followed; existing folders dlfleet did not make keep their
 owner; folders it makes are owned by descriptor. Needs root (chown)."""
 
-import json
 import os
-import subprocess
-import sys
 
 import pytest
 
-from dlfleet import paths, plugins
+from dlfleet import plugins
+from tests.roleruns import run_module
 
 pytestmark = pytest.mark.skipif(os.geteuid() != 0, reason="owning folders for users needs root")
 
@@ -20,29 +18,8 @@ ALICE, MALLORY = 2901, 2902
 
 def run(folders, check=False):
     """The module as Ansible runs it (ansible's ad-hoc command, local connection)."""
-    args = json.dumps({"folders": folders})
-    out = subprocess.run(
-        [
-            str(paths.ROOT / ".venv" / "bin" / "ansible")
-            if (paths.ROOT / ".venv" / "bin" / "ansible").exists()
-            else "ansible",
-            "localhost",
-            "-c",
-            "local",
-            "-e",
-            f"ansible_python_interpreter={sys.executable}",
-            "-m",
-            "dlfleet.fleet.dlfleet_folders",
-            "-a",
-            args,
-            "-o",
-            *(["--check"] if check else []),
-        ],
-        capture_output=True,
-        text=True,
-        env={**os.environ, "ANSIBLE_COLLECTIONS_PATH": str(paths.COLLECTIONS)},
-    )
-    return out.returncode, out.stdout + out.stderr
+    rc, out, err = run_module("dlfleet_folders", {"folders": folders}, check=check)
+    return rc, out + err
 
 
 def folder(path, own="yes", owner=ALICE, mode="0750"):
