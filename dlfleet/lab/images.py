@@ -98,11 +98,9 @@ class Images:
             return ref
         except ImageNotFound:
             pass
-        if not self._tar(recipe).is_file():
-            engine.ensure_packages({"debootstrap": "debootstrap"}, self.say)
-        rootfs_tar = self._debootstrap(recipe, self._apt_proxy_for_control())
+        self.rootfs_tars([recipe])
         self.client.api.import_image_from_file(
-            str(rootfs_tar), repository=ref.split(":")[0], tag=recipe.digest()
+            str(self._tar(recipe)), repository=ref.split(":")[0], tag=recipe.digest()
         )
         return ref
 
