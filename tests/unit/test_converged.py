@@ -108,7 +108,12 @@ def test_the_fast_run_asks_with_the_digest_and_narrows_to_the_hosts_that_differ(
     tmp_path, monkeypatch
 ):
     inv = tmp_path / "hosts.yml"
-    inv.write_text("all:\n  hosts:\n    noble-1: {}\n    noble-2: {}\n    noble-3: {}\n")
+    # the inventory as ansible-inventory reads it (unit tests run no Ansible command)
+    monkeypatch.setattr(
+        converged.inventory,
+        "hostvars",
+        lambda path: dict.fromkeys(["noble-1", "noble-2", "noble-3"], {}),
+    )
     asked = []
 
     def run_playbook(request, **kwargs):
