@@ -28,6 +28,11 @@ def docs(c):
 
 
 # -- tests --------------------------------------------------------------------------
+# the suite's slow parts print their slowest tests (setup, call and teardown apart): where
+# the time goes, in every log
+_SLOWEST = ("--durations=12", "--durations-min=5")
+
+
 def _pytest(*args: str) -> None:
     app.run_checked([sys.executable, "-m", "pytest", *args])
 
@@ -166,7 +171,7 @@ def beside_chain(beside: list[list[str]], molecule_env: dict[str, str]) -> None:
         app.run_checked(argv, **kwargs)
         app.say(f"{name}: {(time.monotonic() - started) / 60:.1f} min")
 
-    timed("integration", [sys.executable, "-m", "pytest", "tests/integration", "-q"])
+    timed("integration", [sys.executable, "-m", "pytest", "tests/integration", "-q", *_SLOWEST])
     timed("ansible-test sanity", [sys.executable, "-c", _SANITY])
     for role, scenario in beside:
         timed(
@@ -176,7 +181,7 @@ def beside_chain(beside: list[list[str]], molecule_env: dict[str, str]) -> None:
             env={**molecule_env, **testsuite.BESIDE_SCENARIOS[(role, scenario)]},
         )
     collection.ee_context(app.say)
-    timed("e2e", [sys.executable, "-m", "pytest", "tests/e2e", "-q", "-m", "e2e"])
+    timed("e2e", [sys.executable, "-m", "pytest", "tests/e2e", "-q", "-m", "e2e", *_SLOWEST])
     timed("2.19 toolchain", _TOOLCHAIN)
     argv, env = _modern_site()
     timed("2.19 site test", argv, env=env)
@@ -192,7 +197,7 @@ def _start_modern_site(jobs: testsuite.Background, toolchain: testsuite.Job) -> 
 def _modern_site() -> tuple[list[str], dict[str, str]]:
     """The 2.19 site test's command line and environment (the 2.19 tools first on PATH)."""
     bindir = collection.MODERN_VENV / "bin"
-    argv = [str(bindir / "python"), "-m", "pytest", "tests/modern", "-q", "-m", "modern"]
+    argv = [str(bindir / "python"), "-m", "pytest", "tests/modern", "-q", "-m", "modern", *_SLOWEST]
     return argv, {"PATH": _modern_path(bindir)}
 
 
