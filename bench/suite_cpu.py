@@ -112,6 +112,7 @@ def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--every", type=float, default=2.0, help="seconds between samples")
     parser.add_argument("--top", type=int, default=20, help="rows per table")
+    parser.add_argument("--keep", help="keep the accounting records in this file (acct_v3)")
     parser.add_argument("command", nargs=argparse.REMAINDER)
     args = parser.parse_args()
     command = args.command[1:] if args.command[:1] == ["--"] else args.command
@@ -122,7 +123,10 @@ def main() -> int:
         return 2
     libc = ctypes.CDLL(None, use_errno=True)
     with tempfile.NamedTemporaryFile(prefix="dlfleet-acct-") as acct:
-        if libc.acct(acct.name.encode()) != 0:
+        if args.keep:
+            Path(args.keep).write_bytes(b"")
+        records = args.keep or acct.name
+        if libc.acct(records.encode()) != 0:
             print(f"process accounting refused: {os.strerror(ctypes.get_errno())}")
             return 2
         sampler = Sampler(args.every)
@@ -134,7 +138,7 @@ def main() -> int:
             libc.acct(None)
             wall = time.monotonic() - started
             total, containers = sampler.stop()
-        seconds, count = by_command(Path(acct.name).read_bytes())
+        seconds, count = by_command(Path(records).read_bytes())
     console = Console()
     in_containers = sum(containers.values())
     console.print(
