@@ -11,7 +11,7 @@ namespace below this one, with its user+sys time) gives the time by command name
 Ansible module interpreters inside hosts (python3, python2.7 on xenial) apart from the
 control machine's ansible-playbook, apt and dpkg, the engines. cgroup v1's cpuacct, read
 every --every seconds while the command runs, gives each container's total (its nested
-containers included), named as `docker ps` names it while it lives; the rest of the
+containers included), named as the engine names it while it lives; the rest of the
 machine's time is the control machine's (and the kernel's). Needs root (CAP_SYS_PACCT) and
 cgroup v1; prints a line saying why not where either is missing.
 """
@@ -33,6 +33,7 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
+import docker  # noqa: E402
 from rich.console import Console  # noqa: E402
 from rich.table import Table  # noqa: E402
 
@@ -72,6 +73,7 @@ class Sampler(threading.Thread):
         self.highest: dict[str, int] = dict(self.start_each)
         self.names: dict[str, str] = {}
         self.stopped = threading.Event()
+        self.client: docker.DockerClient | None = None  # made once the engine answers
 
     @staticmethod
     def _read() -> dict[str, int]:
@@ -87,13 +89,13 @@ class Sampler(threading.Thread):
         while not self.stopped.wait(self.every):
             for cid, used in self._read().items():
                 self.highest[cid] = max(used, self.highest.get(cid, 0))
-            ps = subprocess.run(
-                ["docker", "ps", "-a", "--no-trunc", "--format", "{{.ID}} {{.Names}}"],
-                capture_output=True, text=True, check=False,
-            )  # fmt: skip
-            for line in ps.stdout.splitlines():
-                cid, _, name = line.partition(" ")
-                self.names[cid] = name
+            try:  # through the API: a `docker ps` every few seconds would be measured too
+                self.client = self.client or docker.from_env()
+                listed = self.client.containers.list(all=True, sparse=True)
+            except docker.errors.DockerException:
+                continue  # the engine is not up (yet)
+            for container in listed:
+                self.names[container.id] = container.attrs["Names"][0].lstrip("/")
 
     def stop(self) -> tuple[float, Counter]:
         self.stopped.set()
