@@ -64,8 +64,7 @@ def main() -> None:
     except ImportError:
         sys.exit("Mitogen is not installed: pip install -e '.[speed]'")
 
-    linear = {**os.environ, **testsuite.molecule_env(Settings())}
-    linear["PATH"] = f"{Path(sys.executable).parent}{os.pathsep}{linear['PATH']}"
+    linear = {**os.environ, **testsuite.molecule_env(Settings()), "PATH": paths.venv_path()}
     mitogen = {
         **linear,
         "ANSIBLE_STRATEGY_PLUGINS": str(MITOGEN),
