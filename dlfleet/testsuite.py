@@ -40,10 +40,12 @@ SUFFIX_VAR = "DLFLEET_MOLECULE_SUFFIX"
 # Scenarios the suite runs in its background lane, beside the others, each with the
 # environment that makes its instances and ports its own (a test checks it): a suffix on
 # their instance names (SUFFIX_VAR). The hub's scenario runs in the main lane after the image
-# scenarios: its GPU host loads the cpu image they leave.
+# scenarios: its GPU host loads the cpu image they leave. The driver's scenario (its
+# instances still take a suffix, for a run beside others by hand) runs in the main lane: the
+# background lane, with both labs of the end-to-end test and the 2.19 site test, is the
+# longer one.
 BESIDE_SCENARIOS: dict[tuple[str, str], dict[str, str]] = {
     ("nvidia_container_toolkit", "default"): {SUFFIX_VAR: "-tk"},
-    ("nvidia_driver", "default"): {SUFFIX_VAR: "-drv"},
 }
 # The scenarios that build the deep-learning images (CUDA 13's and 12's; the cpu image): the
 # suite runs them first, and what uses the same images afterwards (the other scenarios, the
