@@ -181,6 +181,20 @@ def query(settings: Settings, playbook: str, **kwargs: Any) -> RunResult:
     )
 
 
+def cache_image(settings: Settings, image_vars: Mapping[str, Any]) -> RunResult:
+    """Build the image that image_vars (dl_image_* variables) name with this machine's own
+    engine and keep its archive in the control machine's cache (playbooks/image_cache.yml), so
+    that a site run loads it on the hosts instead of building it there. Nothing is kept of the
+    run but the archive (the last provisioning's summary stays the last)."""
+    import yaml
+
+    settings.state.mkdir(parents=True, exist_ok=True)
+    inv = settings.state / "control-inventory.yml"
+    local = {"ansible_connection": "local", "ansible_python_interpreter": sys.executable}
+    inv.write_text(yaml.safe_dump({"all": {"hosts": {"localhost": local}, "vars": dict(image_vars)}}))
+    return query(settings, "playbooks/image_cache.yml", inventory=str(inv))
+
+
 class _Selected:
     """The hosts a run's inventory and --limit select, with their variables: read when first
     needed (--retry-failed with --limit, rolling settings the inventory holds), once."""

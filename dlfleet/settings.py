@@ -3,7 +3,7 @@
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -73,6 +73,7 @@ class Settings:
         apt_cache: bool | None = None,
         registry: bool | None = None,
         hub: bool = False,
+        build_image: Callable[[dict[str, Any]], None] | None = None,
     ) -> Lab:
         lab = self.lab()
         lab.up(
@@ -81,6 +82,7 @@ class Settings:
             image_frameworks=list(self.lab_image_frameworks),
             image_registry=self.lab_registry if registry is None else registry,
             hub=hub,
+            build_image=build_image,
         )
         return lab
 

@@ -5,9 +5,10 @@ from __future__ import annotations
 import functools
 import json
 import subprocess
+import threading
 import time
 from collections.abc import Callable
-from concurrent.futures import ThreadPoolExecutor
+from concurrent.futures import Future, ThreadPoolExecutor
 from pathlib import Path
 from typing import Any
 
@@ -114,7 +115,14 @@ class Lab:
         image_frameworks: list[str] | None = None,
         image_registry: bool = False,
         hub: bool = False,
+        build_image: Callable[[dict[str, Any]], None] | None = None,
     ) -> list[LabHost]:
+        """Bring up the hosts of spec (kept if there). build_image: called with the image's
+        variables (dl_image_*) as soon as what the image is built from is ready (Debian 12's
+        root filesystem, the wheelhouse, the apt cache), beside the rest of lab.up, which
+        waits for it before it returns: `invoke demo` builds the image on this machine while
+        the hosts' images are made and the hosts start. Not with image_registry (the lab's
+        registry is its image cache)."""
         wanted = parse_hosts_spec(spec)  # validate before touching anything
         images = self.images
         gateway = self.gateway()  # makes the lab's network
@@ -122,19 +130,35 @@ class Lab:
         names = list(dict.fromkeys([name for name, _, _ in wanted] + ([HUB_OS] if hub else [])))
         gpu_lines = sorted({gpu.line_for(RECIPES[name]) for name, _, gpus in wanted if gpus})
         cached = {name for name in names if images.exists(RECIPES[name])}
+        early = build_image is not None and image_frameworks is not None and not image_registry
+        debian = threading.Event()  # Debian 12's root filesystem is there (or failed)
+        side = ThreadPoolExecutor(max_workers=1)  # the image's sources, then its build
         with ThreadPoolExecutor(max_workers=2) as pool:
             # the wheels download while the root filesystems are made (both mostly wait on
             # the network); every root filesystem the lab needs, side by side: its hosts', the
             # Debian 12 one its services and the cpu image build on, the GPU lines' bases
             wheels = pool.submit(sources.prefetch_wheels, image_frameworks, gpu_lines, hub)
             served = apt_cache or image_frameworks is not None or image_registry or hub or gpu_lines
-            images.rootfs_tars(
-                [RECIPES[name] for name in names]
-                + ([RECIPES["bookworm"]] if served else [])
-                + [LINE_BASES[line] for line in gpu_lines]
+            prepared = (
+                side.submit(self._image_vars, gateway, image_frameworks or [], apt_cache, wheels,
+                            debian)  # fmt: skip
+                if early
+                else None
             )
-            # the apt cache starts while the host images are finished
+            built = side.submit(self._build_early, prepared, build_image) if prepared else None
+            try:
+                images.rootfs_tars(
+                    [RECIPES[name] for name in names]
+                    + ([RECIPES["bookworm"]] if served else [])
+                    + [LINE_BASES[line] for line in gpu_lines],
+                    ready=lambda recipe: recipe.name == "bookworm" and debian.set(),
+                )
+            finally:
+                debian.set()  # a failed debootstrap does not leave the image's thread waiting
+            # the apt cache starts while the host images are finished (with an early build,
+            # the image's thread starts it as soon as Debian 12's root filesystem is there)
             cache = pool.submit(self.services.apt_cache, [self.name]) if apt_cache else None
+            cache = prepared if early else cache
             refs = images.ensure_all(RECIPES[name] for name in names)
             if cache:
                 cache.result()  # joins it: nothing else using it is disturbed
@@ -164,7 +188,38 @@ class Lab:
             extra.update(sources.hub_sources(self.services, self.name, gateway))
         gpu_vars = sources.gpu_vars(self.services, self.name, gateway, lines) if lines else None
         self.write_inventory(found, apt_cache, extra, gpu_vars)
+        if built:
+            built.result()
+        side.shutdown()
         return found
+
+    def _image_vars(
+        self,
+        gateway: str,
+        frameworks: list[str],
+        apt_cache: bool,
+        wheels: Future[None],
+        debian: threading.Event,
+    ) -> dict[str, Any]:
+        """The cpu image's variables as the lab's hosts get them, made as soon as Debian 12's
+        root filesystem and the wheels are there: its base, the wheelhouse served on the lab's
+        network, the apt cache there (started now) as the build's apt proxy, and that network
+        for the build's steps (where both answer)."""
+        debian.wait()
+        image_vars: dict[str, Any] = {"dl_image_build_network": self.name}
+        if apt_cache:
+            address = self.services.apt_cache([self.name])[self.name]
+            image_vars["dl_image_apt_proxy"] = inventory.apt_proxy_url(address)
+        wheels.result()
+        return {
+            **sources.image_sources(self.services, self.name, gateway, frameworks, []),
+            **image_vars,
+        }
+
+    def _build_early(
+        self, prepared: Future[dict[str, Any]], build_image: Callable[[dict[str, Any]], None]
+    ) -> None:
+        build_image(prepared.result())
 
     def _ensure_host(
         self, host: str, os_name: str, image: str, pubkey: bytes, gpus: int, hub: bool = False

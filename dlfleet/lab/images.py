@@ -37,18 +37,47 @@ class Images:
         except ImageNotFound:
             return False
 
-    def rootfs_tars(self, recipes: Iterable[Recipe]) -> None:
+    def rootfs_tars(
+        self, recipes: Iterable[Recipe], ready: Callable[[Recipe], None] | None = None
+    ) -> None:
         """Make the missing debootstrap root filesystems side by side (a debootstrap mostly
-        waits on downloads), through the apt cache when it is already up."""
-        missing = [r for r in dict.fromkeys(recipes) if not self._tar(r).is_file()]
+        waits on downloads), through the apt cache when it is already up. ready(recipe) is
+        called as soon as a recipe's root filesystem is there (at once for those already
+        there), so that what needs only that one can start."""
+        ready = ready or (lambda _: None)
+        recipes = list(dict.fromkeys(recipes))
+        # an image made from it already in the engine needs none (one that is asked for
+        # later without its image is made then: _import_rootfs)
+        missing = [r for r in recipes if not self._tar(r).is_file() and not self._made(r)]
+        for recipe in recipes:
+            if recipe not in missing:
+                ready(recipe)
+        self._tars(missing, ready)
+
+    def _tars(self, missing: list[Recipe], ready: Callable[[Recipe], None]) -> None:
         if not missing:
             return
         engine.ensure_packages({"debootstrap": "debootstrap"}, self.say)
         proxy = self._apt_proxy_for_control()
         for recipe in missing:  # keyrings once, before the threads
             self._keyring(recipe)
+
+        def make(recipe: Recipe) -> None:
+            self._debootstrap(recipe, proxy)
+            ready(recipe)
+
         with ThreadPoolExecutor(max_workers=len(missing)) as pool:
-            list(pool.map(lambda r: self._debootstrap(r, proxy), missing))
+            list(pool.map(make, missing))
+
+    def _made(self, recipe: Recipe) -> bool:
+        """Whether the engine holds the recipe's root filesystem image or its host image."""
+        for ref in (self._rootfs_ref(recipe), recipe.image):
+            try:
+                self.client.images.get(ref)
+                return True
+            except ImageNotFound:
+                pass
+        return False
 
     def ensure_all(self, recipes: Iterable[Recipe]) -> dict[str, str]:
         """Every recipe's image, by OS name: the missing root filesystems first, side by side,
@@ -98,7 +127,8 @@ class Images:
             return ref
         except ImageNotFound:
             pass
-        self.rootfs_tars([recipe])
+        if not self._tar(recipe).is_file():
+            self._tars([recipe], lambda _: None)
         self.client.api.import_image_from_file(
             str(self._tar(recipe)), repository=ref.split(":")[0], tag=recipe.digest()
         )

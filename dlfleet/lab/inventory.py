@@ -36,6 +36,11 @@ LAB_VARS: dict[str, Any] = {
 HEADER = "# Written by `invoke lab.up`; regenerated on every run.\n"
 
 
+def apt_proxy_url(apt_cache: str) -> str:
+    """The apt cache at its address on the lab network, as a proxy URL."""
+    return f"http://{apt_cache}:{APT_CACHE_PORT}"
+
+
 def build(
     hosts: list[Any],
     *,
@@ -77,7 +82,7 @@ def build(
     if extra and builders:
         lab_vars["dl_image_build_host"] = builders[0]
     if apt_cache:
-        lab_vars["apt_proxy_url"] = f"http://{apt_cache}:{APT_CACHE_PORT}"
+        lab_vars["apt_proxy_url"] = apt_proxy_url(apt_cache)
         if extra and "dl_image_profile" in extra:  # image builds fetch through it too
             lab_vars["dl_image_apt_proxy"] = lab_vars["apt_proxy_url"]
         if gpu_hosts:  # the stand-in repositories are on this machine: no proxy for them
