@@ -191,7 +191,8 @@ def cache_image(settings: Settings, image_vars: Mapping[str, Any]) -> RunResult:
     settings.state.mkdir(parents=True, exist_ok=True)
     inv = settings.state / "control-inventory.yml"
     local = {"ansible_connection": "local", "ansible_python_interpreter": sys.executable}
-    inv.write_text(yaml.safe_dump({"all": {"hosts": {"localhost": local}, "vars": dict(image_vars)}}))
+    data = {"all": {"hosts": {"localhost": local}, "vars": dict(image_vars)}}
+    inv.write_text(yaml.safe_dump(data))
     return query(settings, "playbooks/image_cache.yml", inventory=str(inv))
 
 
