@@ -12,6 +12,7 @@ import time
 from invoke import Collection, task
 
 from dlfleet import app, devtasks, views
+from dlfleet.errors import DlfleetError
 from dlfleet.taskkit import exit_for as _exit_for
 from dlfleet.taskkit import settings_of as _settings
 from dlfleet.taskkit import user_errors
@@ -40,7 +41,10 @@ from dlfleet.taskkit import user_errors
         "playbook": "Another playbook instead of playbooks/site.yml.",
         "fast": "Read every host first; run the site only where something differs from what the "
         "last whole run left (files, packages, units, containers, images, firewall) or where "
-        "the inventory, extra variables or dlfleet changed (default: dlfleet.fast).",
+        "the inventory, extra variables or dlfleet changed. The default for a whole site run "
+        "(dlfleet.fast); --tags, --check, --retry-failed and other playbooks run every task.",
+        "full": "Run every task of the site on every host, however the hosts compare with the "
+        "last whole run.",
         "verbose": "More Ansible output in the artifacts (-v, -vv, ...).",
     },
 )
@@ -61,9 +65,13 @@ def provision(
     prune=False,
     recreate=False,
     fast=False,
+    full=False,
 ):
     """Provision hosts with playbooks/site.yml (the lab when no inventory is set)."""
     settings = _settings(c)
+    if fast and full:
+        raise DlfleetError("--fast and --full: choose one")
+    whole = app.whole_site(playbook or settings.playbook, tags or (), check, retry_failed)
     flags = [
         *(['{"dl_containers_prune": true}'] if prune else []),
         *(['{"dl_containers_recreate": "always"}'] if recreate else []),
@@ -81,7 +89,7 @@ def provision(
         verbosity=verbose,
         serial=serial,
         max_fail_percentage=max_fail_percentage,
-        fast=fast or settings.fast,
+        fast=fast or (settings.fast and whole and not full),
     )
     _exit_for(result)
 

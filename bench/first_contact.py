@@ -70,9 +70,12 @@ def stop_engine() -> None:
 def stamp(cmd: list[str], cwd: Path, env: dict[str, str], log: Path) -> tuple[int, list[str]]:
     start = time.monotonic()
     lines: list[str] = []
-    with subprocess.Popen(
-        cmd, cwd=cwd, env=env, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True
-    ) as proc, log.open("w") as out:
+    with (
+        subprocess.Popen(
+            cmd, cwd=cwd, env=env, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True
+        ) as proc,
+        log.open("w") as out,
+    ):
         assert proc.stdout is not None
         for raw in proc.stdout:
             line = f"{time.monotonic() - start:7.1f} {raw.rstrip()}"
@@ -84,7 +87,9 @@ def stamp(cmd: list[str], cwd: Path, env: dict[str, str], log: Path) -> tuple[in
 
 def main() -> int:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    ap.add_argument("--yes", action="store_true", help="stop this machine's engine and move its data")
+    ap.add_argument(
+        "--yes", action="store_true", help="stop this machine's engine and move its data"
+    )
     ap.add_argument("--keep-engine", action="store_true", help="leave the engine and its images")
     ap.add_argument("--commit", default="HEAD")
     args = ap.parse_args()

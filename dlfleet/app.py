@@ -121,6 +121,14 @@ def provision(
                 _unlock(settings, inv, limit, run_id)
 
 
+def whole_site(playbook: str | None, tags: Sequence[str], check: bool, retry_failed: bool) -> bool:
+    """Whether a run is a whole site run, the kind ``fast`` narrows (by default)."""
+    book = Path(playbook or paths.PLAYBOOKS / "site.yml")
+    book = book if book.is_absolute() else paths.ROOT / book
+    site = book.resolve() == (paths.PLAYBOOKS / "site.yml").resolve()
+    return site and not tags and not check and not retry_failed
+
+
 def _check_fast(
     book: Path, tags: Sequence[str], check: bool, retry_failed: bool, lock: bool
 ) -> None:

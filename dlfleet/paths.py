@@ -33,6 +33,12 @@ def cache_dir() -> Path:
     return Path(base) / "dlfleet"
 
 
+def image_build_lock() -> Path:
+    """Held while this machine builds an image into its cache of image archives (dl_image's
+    __dl_image_control_dir, the same folder): a site run that would load one waits for it."""
+    return cache_dir() / "images" / ".building.lock"
+
+
 def venv_path() -> str:
     """PATH with this Python's bin folder first, so its Ansible tools are the ones found."""
     return os.pathsep.join([str(Path(sys.executable).parent), os.environ.get("PATH", "")])

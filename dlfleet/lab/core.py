@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import contextlib
 import functools
 import json
 import subprocess
@@ -15,7 +16,7 @@ from typing import Any
 import docker
 from docker.errors import APIError, NotFound
 
-from .. import engine
+from .. import engine, locks, paths
 from ..engine import network_gateway
 from ..errors import DlfleetError
 from . import gpu, hosts, inventory, sources
@@ -119,10 +120,12 @@ class Lab:
     ) -> list[LabHost]:
         """Bring up the hosts of spec (kept if there). build_image: called with the image's
         variables (dl_image_*) as soon as what the image is built from is ready (Debian 12's
-        root filesystem, the wheelhouse, the apt cache), beside the rest of lab.up, which
-        waits for it before it returns: `invoke demo` builds the image on this machine while
-        the hosts' images are made and the hosts start. Not with image_registry (the lab's
-        registry is its image cache)."""
+        root filesystem, the wheelhouse, the apt cache), beside the rest of lab.up and after
+        it returns, holding this machine's image build lock from before lab.up returns until
+        it returns itself: `invoke demo` builds the image on this machine while the hosts
+        start and their engines install, and the site's dl_image play waits for the lock
+        (paths.image_build_lock) before it looks for the archive. Not with image_registry
+        (the lab's registry is its image cache)."""
         wanted = parse_hosts_spec(spec)  # validate before touching anything
         images = self.images
         gateway = self.gateway()  # makes the lab's network
@@ -140,12 +143,16 @@ class Lab:
             wheels = pool.submit(sources.prefetch_wheels, image_frameworks, gpu_lines, hub)
             served = apt_cache or image_frameworks is not None or image_registry or hub or gpu_lines
             prepared = (
-                side.submit(self._image_vars, gateway, image_frameworks or [], apt_cache, wheels,
-                            debian)  # fmt: skip
+                side.submit(
+                    self._image_vars, gateway, image_frameworks or [], apt_cache, wheels, debian
+                )  # fmt: skip
                 if early
                 else None
             )
-            built = side.submit(self._build_early, prepared, build_image) if prepared else None
+            if prepared and build_image:
+                hold = contextlib.ExitStack()  # given back by the build's thread
+                hold.enter_context(locks.file_lock(paths.image_build_lock()))
+                side.submit(self._build_early, prepared, build_image, hold)
             try:
                 images.rootfs_tars(
                     [RECIPES[name] for name in names]
@@ -157,8 +164,9 @@ class Lab:
                 debian.set()  # a failed debootstrap does not leave the image's thread waiting
             # the apt cache starts while the host images are finished (with an early build,
             # the image's thread starts it as soon as Debian 12's root filesystem is there)
-            cache = pool.submit(self.services.apt_cache, [self.name]) if apt_cache else None
-            cache = prepared if early else cache
+            cache = prepared or (
+                pool.submit(self.services.apt_cache, [self.name]) if apt_cache else None
+            )
             refs = images.ensure_all(RECIPES[name] for name in names)
             if cache:
                 cache.result()  # joins it: nothing else using it is disturbed
@@ -188,9 +196,7 @@ class Lab:
             extra.update(sources.hub_sources(self.services, self.name, gateway))
         gpu_vars = sources.gpu_vars(self.services, self.name, gateway, lines) if lines else None
         self.write_inventory(found, apt_cache, extra, gpu_vars)
-        if built:
-            built.result()
-        side.shutdown()
+        side.shutdown(wait=False)  # an early build goes on; the process waits for it at exit
         return found
 
     def _image_vars(
@@ -217,9 +223,16 @@ class Lab:
         }
 
     def _build_early(
-        self, prepared: Future[dict[str, Any]], build_image: Callable[[dict[str, Any]], None]
+        self,
+        prepared: Future[dict[str, Any]],
+        build_image: Callable[[dict[str, Any]], None],
+        hold: contextlib.ExitStack,
     ) -> None:
-        build_image(prepared.result())
+        with hold:  # the image build lock, taken by lab.up
+            try:
+                build_image(prepared.result())
+            except Exception as exc:  # noqa: BLE001 - a thread of its own: said, not lost
+                self.say(f"the image was not built on this machine ({exc}): a lab host builds it")
 
     def _ensure_host(
         self, host: str, os_name: str, image: str, pubkey: bytes, gpus: int, hub: bool = False

@@ -56,11 +56,14 @@ options:
       - /usr/local/sbin
       - /proc/driver/nvidia/version
   listings:
-    description: Folders whose entry names count, not their contents (installed software).
+    description: Folders whose entry names count, not their contents (installed software, and
+      the machine's PCI devices and the GPUs the driver runs: a GPU added or taken out).
     type: list
     elements: path
     default:
       - /opt/dlfleet
+      - /sys/bus/pci/devices
+      - /proc/driver/nvidia/gpus
   units:
     description: systemd units whose active and enabled states count.
     type: list
@@ -130,7 +133,7 @@ DEFAULT_PATHS = [
     "/usr/local/sbin",
     "/proc/driver/nvidia/version",
 ]
-DEFAULT_LISTINGS = ["/opt/dlfleet"]
+DEFAULT_LISTINGS = ["/opt/dlfleet", "/sys/bus/pci/devices", "/proc/driver/nvidia/gpus"]
 DEFAULT_UNITS = [
     "docker.service",
     "docker.socket",

@@ -84,9 +84,18 @@ def test_fast_is_for_a_whole_site_run(tmp_path, kwargs):
 @pytest.mark.parametrize(
     ("argv", "env", "fast"),
     [
-        (["provision"], {}, False),
+        # a whole site run reads the hosts first by default; --full, any narrower or other
+        # run, and the setting turned off run every task
+        (["provision"], {}, True),
         (["provision", "--fast"], {}, True),
-        (["provision"], {"INVOKE_DLFLEET_FAST": "true"}, True),
+        (["provision", "--full"], {}, False),
+        (["provision"], {"INVOKE_DLFLEET_FAST": "0"}, False),
+        (["provision", "--fast"], {"INVOKE_DLFLEET_FAST": "0"}, True),
+        (["provision", "--tags", "docker"], {}, False),
+        (["provision", "--check"], {}, False),
+        (["provision", "--retry-failed"], {}, False),
+        (["provision", "--playbook", "playbooks/report.yml"], {}, False),
+        (["provision", "--playbook", "playbooks/site.yml", "--limit", "noble-1"], {}, True),
     ],
 )
 def test_the_flag_and_the_setting_reach_the_run(monkeypatch, argv, env, fast):
@@ -102,6 +111,16 @@ def test_the_flag_and_the_setting_reach_the_run(monkeypatch, argv, env, fast):
     # tasks.py and invoke.yaml found the way `invoke` finds them, from the checkout
     Program(name="invoke").run(["invoke", "--search-root", str(paths.ROOT), *argv], exit=False)
     assert seen["fast"] is fast
+
+
+def test_fast_and_full_together_are_refused(monkeypatch, capsys):
+    monkeypatch.setattr(app, "provision", lambda *a, **k: pytest.fail("ran"))
+    with pytest.raises(SystemExit) as exc:
+        Program(name="invoke").run(
+            ["invoke", "--search-root", str(paths.ROOT), "provision", "--fast", "--full"]
+        )
+    assert exc.value.code == 2
+    assert "--fast and --full: choose one" in capsys.readouterr().err
 
 
 def test_the_fast_run_asks_with_the_digest_and_narrows_to_the_hosts_that_differ(
