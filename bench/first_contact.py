@@ -43,7 +43,7 @@ MARKS = [
     ("engine installed", r"installing docker.io"),
     ("dockerd started", r"starting dockerd"),
     ("debootstraps started", r"debootstrap \w+ \(about"),
-    ("image built on the control machine", r"image .* built on the control machine"),
+    ("image ready on the control machine", r"image .* ready on this machine"),
     ("lab images ready", r"images ready in"),
     ("site started", r"Running site.yml"),
     ("deep-learning image play", r"PLAY \[Deep-learning image\]"),

@@ -11,8 +11,8 @@ the ratio to one host. levers: the same no-change run with dlfleet's speed lever
 (where the `speed` extra is installed), side by side. cpu: the control machine's CPU
 (user+sys of the run and everything it started) for a no-change run on one host and on all
 hosts of a lab of identical noble hosts, medians, and the CPU each extra host costs; `fast`
-in --strategies measures `invoke provision --fast` (one read of each host; no site run where
-nothing differs) beside them.
+in --strategies measures the default `invoke provision` (one read of each host; no site run
+where nothing differs) beside them, `linear` is `invoke provision --full`.
 Each measurement uses a fresh lab named dlfleet-bench; numbers vary with the machine's load.
 """
 
