@@ -56,8 +56,8 @@ options:
       - /usr/local/sbin
       - /proc/driver/nvidia/version
   listings:
-    description: Folders whose entry names count, not their contents (installed software, and
-      the machine's PCI devices and the GPUs the driver runs: a GPU added or taken out).
+    description: Folders whose entry names count, not their contents - installed software, the
+      machine's PCI devices and the GPUs the driver runs (a GPU added or taken out counts).
     type: list
     elements: path
     default:
