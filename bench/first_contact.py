@@ -4,9 +4,10 @@
     python bench/first_contact.py --yes [--keep-engine] [--commit HEAD]
 
 Run as root on a development machine whose engine this may stop. What it does, in order:
-1. the lab containers are removed and dockerd is stopped; what the engine's data folder
-   (/var/lib/docker) holds is moved aside (into a folder inside it) and the docker.io package removed, so the run installs
-   the engine and builds every lab image into an empty engine (--keep-engine: neither);
+1. dockerd is stopped (its containers stop with it); what the engine's data folder
+   (/var/lib/docker) holds is moved aside (into a folder inside it) and docker.io, containerd
+   and runc are removed, so the run installs the engine and builds every lab image into an
+   empty engine (--keep-engine: neither);
 2. a fresh clone of the commit in a temporary folder runs README command 1
    (`python3 -m venv .venv && .venv/bin/pip install -e . && .venv/bin/invoke demo`) with an
    empty XDG_CACHE_HOME (root filesystems, wheels, apt cache, image archives) and pip's
@@ -53,9 +54,12 @@ MARKS = [
 ]
 
 
-def stop_engine() -> None:
+def stop_engine(remove_containers: bool) -> None:
+    """Stop dockerd (and the containerd it started); remove_containers: the run's own engine,
+    whose data is thrown away (the machine's own containers are only stopped, and come back
+    with their volumes when its data is put back)."""
     client = engine._client()
-    if client:
+    if client and remove_containers:
         for c in client.containers.list(all=True):
             c.remove(force=True)
     subprocess.run(["pkill", "-x", "dockerd"], check=False)
@@ -102,7 +106,7 @@ def main() -> int:
     cache.mkdir()
     moved = False
     if not args.keep_engine:
-        stop_engine()
+        stop_engine(remove_containers=False)
         if SAVED.exists():
             sys.exit(f"{SAVED} exists: an earlier run did not restore it; put it back first")
         if DATA.exists():
@@ -122,7 +126,7 @@ def main() -> int:
         subprocess.run([str(clone / ".venv/bin/invoke"), "lab.down"], cwd=clone, env=env,
                        capture_output=True, check=False)  # fmt: skip
         if not args.keep_engine:
-            stop_engine()
+            stop_engine(remove_containers=True)
             if moved:
                 for entry in DATA.iterdir():
                     if entry != SAVED:
