@@ -136,10 +136,13 @@ def main() -> int:
                 SAVED.rmdir()
             engine.ensure_engine(print)
     print(f"README command 1: exit {rc}; stamped output: {log}")
+    hits = []
     for what, pattern in MARKS:
         hit = next((line for line in lines if re.search(pattern, line[8:])), None)
         if hit:
-            print(f"{float(hit[:7]):7.1f} s  {what}")
+            hits.append((float(hit[:7]), what))
+    for seconds, what in sorted(hits):
+        print(f"{seconds:7.1f} s  {what}")
     summary = next((line for line in lines if "demo took" in line), None)
     if summary:
         print(summary[8:])
