@@ -67,8 +67,7 @@ def provision(
     max_fail_percentage) reach the play keywords. ``quiet`` only hides the progress display.
     ``fast``: a whole site run on the hosts that are no longer as the last one left them
     (dlfleet.converged), after one read of every host."""
-    book = Path(playbook or settings.playbook)
-    book = book if book.is_absolute() else paths.ROOT / book
+    book = _playbook(playbook or settings.playbook)
     if not book.is_file():
         raise DlfleetError(f"playbook not found: {book}")
     extravars = parse_extravars(extra_vars)
@@ -121,18 +120,25 @@ def provision(
                 _unlock(settings, inv, limit, run_id)
 
 
-def whole_site(playbook: str | None, tags: Sequence[str], check: bool, retry_failed: bool) -> bool:
+def _playbook(playbook: str) -> Path:
+    """A playbook as given (absolute, or relative to the checkout)."""
+    book = Path(playbook)
+    return book if book.is_absolute() else paths.ROOT / book
+
+
+def _is_site(book: Path) -> bool:
+    return book.resolve() == (paths.PLAYBOOKS / "site.yml").resolve()
+
+
+def whole_site(playbook: str, tags: Sequence[str], check: bool, retry_failed: bool) -> bool:
     """Whether a run is a whole site run, the kind ``fast`` narrows (by default)."""
-    book = Path(playbook or paths.PLAYBOOKS / "site.yml")
-    book = book if book.is_absolute() else paths.ROOT / book
-    site = book.resolve() == (paths.PLAYBOOKS / "site.yml").resolve()
-    return site and not tags and not check and not retry_failed
+    return _is_site(_playbook(playbook)) and not tags and not check and not retry_failed
 
 
 def _check_fast(
     book: Path, tags: Sequence[str], check: bool, retry_failed: bool, lock: bool
 ) -> None:
-    if book.resolve() != (paths.PLAYBOOKS / "site.yml").resolve():
+    if not _is_site(book):
         raise DlfleetError(
             "--fast compares hosts with the last whole site run: playbooks/site.yml only"
         )

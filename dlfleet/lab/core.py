@@ -133,7 +133,6 @@ class Lab:
         names = list(dict.fromkeys([name for name, _, _ in wanted] + ([HUB_OS] if hub else [])))
         gpu_lines = sorted({gpu.line_for(RECIPES[name]) for name, _, gpus in wanted if gpus})
         cached = {name for name in names if images.exists(RECIPES[name])}
-        early = build_image is not None and image_frameworks is not None and not image_registry
         debian = threading.Event()  # Debian 12's root filesystem is there (or failed)
         side = ThreadPoolExecutor(max_workers=1)  # the image's sources, then its build
         with ThreadPoolExecutor(max_workers=2) as pool:
@@ -142,14 +141,11 @@ class Lab:
             # Debian 12 one its services and the cpu image build on, the GPU lines' bases
             wheels = pool.submit(sources.prefetch_wheels, image_frameworks, gpu_lines, hub)
             served = apt_cache or image_frameworks is not None or image_registry or hub or gpu_lines
-            prepared = (
-                side.submit(
+            prepared = None
+            if build_image and image_frameworks is not None and not image_registry:
+                prepared = side.submit(
                     self._image_vars, gateway, image_frameworks or [], apt_cache, wheels, debian
-                )  # fmt: skip
-                if early
-                else None
-            )
-            if prepared and build_image:
+                )
                 hold = contextlib.ExitStack()  # given back by the build's thread
                 hold.enter_context(locks.file_lock(paths.image_build_lock()))
                 side.submit(self._build_early, prepared, build_image, hold)
